@@ -1,0 +1,153 @@
+"""Composition root: builds every client, repository and service from Settings.
+
+Nothing is built at import time. ``async with Container(settings) as c:`` opens the
+database (migrating it when allowed), builds the integrations and the chat
+service, and closes everything on exit.
+"""
+
+from __future__ import annotations
+
+import logging
+from types import TracebackType
+from typing import Any
+
+from agents.reply import Capability
+from bot.chat import ChatService
+from bot.config import Settings
+from memory.db import Database
+from memory.errors import SchemaMismatch
+from memory.repositories import Repositories
+from tools.base import Health, HealthState, Integration, ToolRegistry
+
+logger = logging.getLogger(__name__)
+
+
+def build_integrations(settings: Settings) -> list[Integration]:
+    """Every read-only integration, configured or not (the registry disables the latter)."""
+    integrations: list[Integration] = []
+    return integrations
+
+
+class Container:
+    """Owns the lifetime of everything the process uses."""
+
+    def __init__(self, settings: Settings, *, migrate: bool = True) -> None:
+        self.settings = settings
+        self._migrate = migrate
+        self.db = Database(
+            settings.database_url,
+            echo=settings.database.echo,
+            pool_size=settings.database.pool_size,
+            connect_timeout_s=settings.database.connect_timeout_s,
+        )
+        self.repos = Repositories.build(self.db)
+        self.integrations = build_integrations(settings)
+        self.registry = ToolRegistry(integrations=self.integrations)
+        self.chat = ChatService(repos=self.repos, capabilities=self.capabilities)
+
+    async def __aenter__(self) -> Container:
+        try:
+            await self.open()
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def open(self) -> None:
+        """Check the database and bring its schema to this release's head."""
+        await self.db.ping()
+        current = await self.db.check_schema()
+        if current is None:
+            if not (self._migrate and self.settings.database.auto_migrate):
+                raise SchemaMismatch(
+                    f"database {self.db.display_url} needs migrations; run `sre-copilot db upgrade`"
+                )
+            await self.db.upgrade()
+        await self.repos.workspaces.ensure(workspace_id=self.settings.workspace_id)
+
+    async def aclose(self) -> None:
+        """Close integrations and the database."""
+        for integ in self.integrations:
+            closer: Any = getattr(integ, "aclose", None)
+            if closer is not None:
+                try:
+                    await closer()
+                except Exception:  # boundary: closing must not hide the original error
+                    logger.exception("closing %s failed", integ.name)
+        await self.db.dispose()
+
+    def static_health(self) -> list[Health]:
+        """Slack and the LLM: configured or not (no network)."""
+        slack = self.settings.slack
+        llm = self.settings.llm
+        return [
+            Health(
+                integration="slack",
+                state=HealthState.CONFIGURED if slack.configured else HealthState.NOT_CONFIGURED,
+                reason=(
+                    "bot token and signing secret set"
+                    if slack.configured
+                    else "set SRE_COPILOT_SLACK__BOT_TOKEN and SRE_COPILOT_SLACK__SIGNING_SECRET"
+                ),
+            ),
+            Health(
+                integration="llm",
+                state=HealthState.CONFIGURED if llm.configured else HealthState.NOT_CONFIGURED,
+                reason=(
+                    f"model {llm.model}"
+                    if llm.configured
+                    else "no SRE_COPILOT_LLM__API_KEY: the deterministic analyst answers"
+                ),
+            ),
+        ]
+
+    async def probe(self) -> list[Health]:
+        """Probe every integration now (used by ``doctor`` and ``/readyz``)."""
+        results = [await self._database_health()]
+        results.extend(await self.registry.refresh_health())
+        results.extend(self.static_health())
+        return results
+
+    async def _database_health(self) -> Health:
+        try:
+            await self.db.ping()
+            current = await self.db.check_schema()
+        except Exception as exc:  # boundary: report, don't raise
+            return Health(integration="database", state=HealthState.UNHEALTHY, reason=str(exc))
+        if current is None:
+            return Health(
+                integration="database",
+                state=HealthState.CONFIGURED,
+                reason=f"{self.db.display_url} needs `sre-copilot db upgrade`",
+            )
+        return Health(
+            integration="database",
+            state=HealthState.HEALTHY,
+            reason=f"{self.db.display_url} at migration {current}",
+        )
+
+    async def capabilities(self) -> list[Capability]:
+        """Last known state of each integration (cheap; no network)."""
+        items = []
+        for integ in self.integrations:
+            health = self.registry.health(integ.name)
+            if health is not None:
+                items.append(
+                    Capability(
+                        name=health.integration, state=health.state.value, reason=health.reason
+                    )
+                )
+        for health in self.static_health():
+            items.append(
+                Capability(name=health.integration, state=health.state.value, reason=health.reason)
+            )
+        items.insert(0, Capability(name="database", state="healthy", reason=self.db.display_url))
+        return items
