@@ -112,10 +112,25 @@ def serve(
         log_level=settings.log_level.lower(),
         lifespan="on",
     )
+    _check_bindable(bind_host, bind_port)
     server = uvicorn.Server(config)
-    ok = run(server.serve()) if hasattr(server, "serve") else None
-    if ok is False or server.started is False:
-        raise fail(f"could not serve on {bind_host}:{bind_port} (see the log above)")
+    try:
+        run(server.serve())
+    except SystemExit as exc:  # uvicorn exits on startup failure after logging why
+        raise fail(f"could not serve on {bind_host}:{bind_port} (see the log above)") from exc
+
+
+def _check_bindable(host: str, port: int) -> None:
+    """Fail with one line when the address cannot be bound (in use, not local...)."""
+    import socket  # noqa: PLC0415
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise fail(f"could not serve on {host}:{port}: {exc.strerror}") from None
 
 
 @app.command()

@@ -22,7 +22,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -48,12 +48,16 @@ def head_revision() -> str:
     return head
 
 
-def _set_sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
+def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
+    def _set(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        # WAL: readers don't block the writer (web + scheduler in one process)
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cursor.close()
+
+    return _set
 
 
 class Database:
@@ -84,7 +88,9 @@ class Database:
             kwargs["connect_args"] = {"timeout": connect_timeout_s}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.backend == "sqlite":
-            event.listen(self.engine.sync_engine, "connect", _set_sqlite_pragmas)
+            event.listen(
+                self.engine.sync_engine, "connect", _sqlite_pragmas(int(connect_timeout_s * 1000))
+            )
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
 
     @property
@@ -104,10 +110,18 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session; commits are explicit, errors roll back."""
+        """A session; commits are explicit, errors roll back.
+
+        Connection-level failures (server gone, SQLite file locked) surface as
+        :class:`DatabaseUnavailable` with a one-line cause; constraint violations
+        stay ``IntegrityError`` for the repositories to handle.
+        """
         async with self.sessions() as session:
             try:
                 yield session
+            except (OperationalError, InterfaceError, OSError) as exc:
+                await session.rollback()
+                raise DatabaseUnavailable(self.describe_error(exc)) from exc
             except Exception:
                 await session.rollback()
                 raise

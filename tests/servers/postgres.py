@@ -49,10 +49,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _can_connect(dsn: str, timeout: float = 2.0) -> bool:
+async def _can_connect(dsn: str, connect_timeout: float = 2.0) -> bool:
     try:
-        conn = await asyncpg.connect(dsn, timeout=timeout)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        conn = await asyncpg.connect(dsn, timeout=connect_timeout)
+    except (TimeoutError, OSError, asyncpg.PostgresError):
         return False
     await conn.close()
     return True
@@ -139,7 +139,10 @@ def postgres_server() -> Iterator[PostgresServer]:
 
         u = urlparse(dsn)
         yield PostgresServer(
-            admin_dsn=dsn, host=u.hostname or "127.0.0.1", port=u.port or 5432, user=u.username or "postgres"
+            admin_dsn=dsn,
+            host=u.hostname or "127.0.0.1",
+            port=u.port or 5432,
+            user=u.username or "postgres",
         )
         return
     local = PostgresServer(
