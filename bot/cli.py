@@ -242,23 +242,18 @@ def tool_list(
     probe: Annotated[bool, typer.Option(help="Probe integrations before listing.")] = True,
 ) -> None:
     """List every tool, whether it is enabled, and why not."""
-    from bot.container import build_integrations  # noqa: PLC0415
-    from tools.base import ToolRegistry  # noqa: PLC0415
+    from bot.container import build_registry  # noqa: PLC0415
 
     settings = settings_from(ctx)
 
     async def _list() -> list[Any]:
-        integrations = build_integrations(settings)
-        registry = ToolRegistry(integrations=integrations)
+        registry = build_registry(settings)
         try:
             if probe:
                 await registry.refresh_health()
             return registry.list()
         finally:
-            for integ in integrations:
-                closer = getattr(integ, "aclose", None)
-                if closer is not None:
-                    await closer()
+            await registry.aclose()
 
     infos = run(_list())
     if as_json:
@@ -284,8 +279,8 @@ def tool_run(
     args: Annotated[str, typer.Option("--args", help="Arguments as a JSON object.")] = "{}",
 ) -> None:
     """Run one read-only tool and print its structured result as JSON."""
-    from bot.container import build_integrations  # noqa: PLC0415
-    from tools.base import ToolRegistry, ToolStatus  # noqa: PLC0415
+    from bot.container import build_registry  # noqa: PLC0415
+    from tools.base import ToolStatus  # noqa: PLC0415
 
     try:
         parsed = json.loads(args)
@@ -296,16 +291,12 @@ def tool_run(
     settings = settings_from(ctx)
 
     async def _run() -> Any:
-        integrations = build_integrations(settings)
-        registry = ToolRegistry(integrations=integrations)
+        registry = build_registry(settings)
         try:
             await registry.refresh_health()
             return await registry.run(name, parsed)
         finally:
-            for integ in integrations:
-                closer = getattr(integ, "aclose", None)
-                if closer is not None:
-                    await closer()
+            await registry.aclose()
 
     result = run(_run())
     print(result.model_dump_json(indent=2))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from types import TracebackType
-from typing import Any
 
 from agents.reply import Capability
 from bot.chat import ChatService
@@ -17,15 +16,34 @@ from bot.config import Settings
 from memory.db import Database
 from memory.errors import SchemaMismatch
 from memory.repositories import Repositories
+from tools.alertmanager import AlertmanagerIntegration
 from tools.base import Health, HealthState, Integration, ToolRegistry
+from tools.pagerduty import PagerDutyIntegration
+from tools.prometheus import PrometheusIntegration
 
 logger = logging.getLogger(__name__)
 
 
 def build_integrations(settings: Settings) -> list[Integration]:
     """Every read-only integration, configured or not (the registry disables the latter)."""
-    integrations: list[Integration] = []
-    return integrations
+    return [
+        PrometheusIntegration(settings.prometheus),
+        AlertmanagerIntegration(settings.alertmanager),
+        PagerDutyIntegration(settings.pagerduty),
+    ]
+
+
+SETUP_HINTS = {
+    "prometheus": "set SRE_COPILOT_PROMETHEUS__BASE_URL",
+    "alertmanager": "set SRE_COPILOT_ALERTMANAGER__BASE_URL",
+    "pagerduty": "set SRE_COPILOT_PAGERDUTY__API_TOKEN",
+    "runbooks": "run `sre-copilot runbooks ingest PATH`",
+}
+
+
+def build_registry(settings: Settings) -> ToolRegistry:
+    """A registry over every integration, with setup hints for unconfigured ones."""
+    return ToolRegistry(integrations=build_integrations(settings), setup_hints=SETUP_HINTS)
 
 
 class Container:
@@ -41,8 +59,8 @@ class Container:
             connect_timeout_s=settings.database.connect_timeout_s,
         )
         self.repos = Repositories.build(self.db)
-        self.integrations = build_integrations(settings)
-        self.registry = ToolRegistry(integrations=self.integrations)
+        self.registry = build_registry(settings)
+        self.integrations = self.registry.integrations
         self.chat = ChatService(repos=self.repos, capabilities=self.capabilities)
 
     async def __aenter__(self) -> Container:
@@ -75,13 +93,7 @@ class Container:
 
     async def aclose(self) -> None:
         """Close integrations and the database."""
-        for integ in self.integrations:
-            closer: Any = getattr(integ, "aclose", None)
-            if closer is not None:
-                try:
-                    await closer()
-                except Exception:  # boundary: closing must not hide the original error
-                    logger.exception("closing %s failed", integ.name)
+        await self.registry.aclose()
         await self.db.dispose()
 
     def static_health(self) -> list[Health]:

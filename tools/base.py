@@ -258,6 +258,8 @@ class ToolRegistry:
     """Knows every integration's tools and health; disables tools of unusable ones."""
 
     integrations: list[Integration] = field(default_factory=list)
+    setup_hints: dict[str, str] = field(default_factory=dict)
+    """Per integration, what to set to configure it (shown when it is not configured)."""
     _health: dict[str, Health] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -265,7 +267,7 @@ class ToolRegistry:
             self._health[integ.name] = Health(
                 integration=integ.name,
                 state=HealthState.CONFIGURED if integ.configured else HealthState.NOT_CONFIGURED,
-                reason="" if integ.configured else "no settings",
+                reason="" if integ.configured else self.setup_hints.get(integ.name, "no settings"),
             )
 
     async def refresh_health(self) -> list[Health]:
@@ -279,6 +281,17 @@ class ToolRegistry:
             self._health[integ.name] = health
             out.append(health)
         return out
+
+    async def aclose(self) -> None:
+        """Close every integration that holds connections (those with ``aclose``)."""
+        for integ in self.integrations:
+            closer = getattr(integ, "aclose", None)
+            if closer is None:
+                continue
+            try:
+                await closer()
+            except Exception:  # boundary: closing one must not leak the others
+                logger.exception("closing integration %s failed", integ.name)
 
     def health(self, integration: str) -> Health | None:
         """Last known health of one integration."""
