@@ -456,6 +456,26 @@ class HypothesisRepository(_Repo):
             await s.refresh(row)
             return row
 
+    async def confirmed_faults(self, *, workspace_id: str, service: str) -> dict[str, int]:
+        """Faults responders confirmed (net positive votes) for a service, with counts."""
+        votes = (
+            select(Feedback.hypothesis_id, func.sum(Feedback.vote).label("score"))
+            .where(Feedback.workspace_id == workspace_id)
+            .group_by(col(Feedback.hypothesis_id))
+            .subquery()
+        )
+        stmt = (
+            select(Hypothesis.fault, func.count())
+            .join(votes, col(Hypothesis.id) == votes.c.hypothesis_id)
+            .where(Hypothesis.workspace_id == workspace_id)
+            .where(Hypothesis.service == service)
+            .where(votes.c.score > 0)
+            .group_by(col(Hypothesis.fault))
+        )
+        async with self._db.session() as s:
+            rows = (await s.exec(stmt)).all()
+        return {str(fault): int(n) for fault, n in rows if fault}
+
     async def score(self, *, workspace_id: str, hypothesis_id: int) -> int:
         """Sum of votes on a hypothesis."""
         stmt = (
