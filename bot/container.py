@@ -8,9 +8,14 @@ service, and closes everything on exit.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
+from agents.gather import Sources
+from agents.graph import InvestigationAgent, Refiner
 from agents.reply import Capability
+from agents.sources import AlertmanagerAlertSource, AlertSource, PagerDutySource, PagingSource
 from bot.chat import ChatService
 from bot.config import Settings
 from memory.db import Database
@@ -41,15 +46,53 @@ SETUP_HINTS = {
 }
 
 
+def build_refiner(settings: Settings, registry: ToolRegistry) -> Refiner | None:
+    """Claude over the read-only tools, when an API key is configured."""
+    if not settings.llm.configured:
+        return None
+    from agents.llm import ClaudeAnalyst  # noqa: PLC0415  (the SDK is only loaded when used)
+
+    return ClaudeAnalyst(settings.llm, tools=registry.read_only_tools())
+
+
 def build_registry(settings: Settings) -> ToolRegistry:
     """A registry over every integration, with setup hints for unconfigured ones."""
     return ToolRegistry(integrations=build_integrations(settings), setup_hints=SETUP_HINTS)
 
 
-class Container:
-    """Owns the lifetime of everything the process uses."""
+def live_sources(settings: Settings, registry: ToolRegistry, repos: Repositories) -> Sources:
+    """Evidence sources over the configured live integrations."""
+    metrics = None
+    alerts: list[AlertSource] = []
+    paging: PagingSource | None = None
+    for integ in registry.integrations:
+        if not integ.configured:
+            continue
+        if isinstance(integ, PrometheusIntegration):
+            metrics = integ.client
+        elif isinstance(integ, AlertmanagerIntegration):
+            alerts.append(AlertmanagerAlertSource(integ.client))
+        elif isinstance(integ, PagerDutyIntegration):
+            paging = PagerDutySource(integ.client, base_url=settings.pagerduty.base_url)
+    return Sources(metrics=metrics, alerts=alerts, paging=paging, alert_store=repos)
 
-    def __init__(self, settings: Settings, *, migrate: bool = True) -> None:
+
+class Container:
+    """Owns the lifetime of everything the process uses.
+
+    ``sources``, ``clock`` and ``lookback`` replace the live evidence sources (the demo
+    and the scenario evals read files and answer "as of" the scenario's end).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        migrate: bool = True,
+        sources: Sources | None = None,
+        clock: Callable[[], datetime] | None = None,
+        lookback: timedelta = timedelta(hours=3),
+    ) -> None:
         self.settings = settings
         self._migrate = migrate
         self.db = Database(
@@ -61,7 +104,19 @@ class Container:
         self.repos = Repositories.build(self.db)
         self.registry = build_registry(settings)
         self.integrations = self.registry.integrations
-        self.chat = ChatService(repos=self.repos, capabilities=self.capabilities)
+        self.sources = sources or live_sources(settings, self.registry, self.repos)
+        self.agent = InvestigationAgent(
+            sources=self.sources,
+            config=settings.agent,
+            repos=self.repos,
+            clock=clock or (lambda: datetime.now(UTC)),
+            lookback=lookback,
+            chart_dir=settings.data_dir / "charts",
+            refiner=build_refiner(settings, self.registry),
+        )
+        self.chat = ChatService(
+            repos=self.repos, capabilities=self.capabilities, responder=self.agent
+        )
 
     async def __aenter__(self) -> Container:
         try:
@@ -92,7 +147,10 @@ class Container:
         await self.repos.workspaces.ensure(workspace_id=self.settings.workspace_id)
 
     async def aclose(self) -> None:
-        """Close integrations and the database."""
+        """Close the LLM client, integrations and the database."""
+        closer = getattr(self.agent.refiner, "aclose", None)
+        if closer is not None:
+            await closer()
         await self.registry.aclose()
         await self.db.dispose()
 
