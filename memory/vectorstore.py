@@ -216,8 +216,14 @@ class VectorStore(Protocol):
         """Records by id and/or metadata (all records with neither), without vectors."""
         ...
 
-    async def query(self, text: str, *, k: int = 10, where: Where | None = None) -> list[VectorHit]:
-        """The ``k`` records closest to ``text``, closest first."""
+    async def query(
+        self, text: str, *, k: int = 10, where: Where | None = None, payload: bool = True
+    ) -> list[VectorHit]:
+        """The ``k`` records closest to ``text``, closest first.
+
+        With ``payload=False`` hits carry only id and score (empty text and metadata),
+        which saves fetching them when the caller already holds the records.
+        """
         ...
 
     async def count(self) -> int:
@@ -284,7 +290,9 @@ class InMemoryVectorStore:
             if _matches(r.metadata, where)
         ]
 
-    async def query(self, text: str, *, k: int = 10, where: Where | None = None) -> list[VectorHit]:
+    async def query(
+        self, text: str, *, k: int = 10, where: Where | None = None, payload: bool = True
+    ) -> list[VectorHit]:
         """The ``k`` records closest to ``text``, closest first (exact search)."""
         candidates = [r for r in self._records.values() if _matches(r.metadata, where)]
         if not candidates or k <= 0:
@@ -298,8 +306,8 @@ class InMemoryVectorStore:
         return [
             VectorHit(
                 id=candidates[i].id,
-                text=candidates[i].text,
-                metadata=dict(candidates[i].metadata),
+                text=candidates[i].text if payload else "",
+                metadata=dict(candidates[i].metadata) if payload else {},
                 score=float(scores[i]),
             )
             for i in order
@@ -462,11 +470,15 @@ class ChromaVectorStore:
         if not records:
             return
         vectors = await _embed_missing(self._embedder, records)
+        ids = [r.id for r in records]
         async with self._write_lock:
+            # Chroma's upsert merges metadata keys into an existing record; delete first so
+            # that upsert replaces, as the protocol says.
+            await self._call("delete", self._collection.delete, ids=ids)
             await self._call(
                 "upsert",
                 self._collection.upsert,
-                ids=[r.id for r in records],
+                ids=ids,
                 embeddings=[np.asarray(v, dtype=np.float32) for v in vectors],
                 documents=[r.text for r in records],
                 metadatas=[dict(r.metadata) or None for r in records],
@@ -506,28 +518,32 @@ class ChromaVectorStore:
             )
         ]
 
-    async def query(self, text: str, *, k: int = 10, where: Where | None = None) -> list[VectorHit]:
+    async def query(
+        self, text: str, *, k: int = 10, where: Where | None = None, payload: bool = True
+    ) -> list[VectorHit]:
         """The ``k`` records closest to ``text``, closest first (approximate, HNSW)."""
-        total = await self.count()
-        if total == 0 or k <= 0:
+        if k <= 0:
             return []
-        [vector] = await asyncio.to_thread(self._embedder.embed_queries, [text])
-        result = await self._call(
-            "query",
-            self._collection.query,
-            query_embeddings=[np.asarray(vector, dtype=np.float32)],
-            n_results=min(k, total),
-            where=_chroma_where(where),
-            include=["documents", "metadatas", "distances"],
-        )
+        include = ["documents", "metadatas", "distances"] if payload else ["distances"]
+
+        def _query() -> Any:
+            # One worker-thread hop for both steps: this is the search latency path.
+            [vector] = self._embedder.embed_queries([text])
+            return self._collection.query(
+                query_embeddings=[np.asarray(vector, dtype=np.float32)],
+                n_results=k,
+                where=_chroma_where(where),
+                include=include,
+            )
+
+        result = await self._call("query", _query)
+        ids = result["ids"][0]
+        documents = result["documents"][0] if payload else [""] * len(ids)
+        metadatas = result["metadatas"][0] if payload else [None] * len(ids)
         return [
             VectorHit(id=rid, text=doc or "", metadata=dict(meta or {}), score=1.0 - float(dist))
             for rid, doc, meta, dist in zip(
-                result["ids"][0],
-                result["documents"][0],
-                result["metadatas"][0],
-                result["distances"][0],
-                strict=True,
+                ids, documents, metadatas, result["distances"][0], strict=True
             )
         ]
 
