@@ -177,13 +177,14 @@ class Symptom:
 
     errors: float = 0.0
     latency: float = 0.0
+    traffic_drop: float = 0.0
     onset: float | None = None
     evidence: list[Evidence] = field(default_factory=list)
 
     @property
     def strength(self) -> float:
-        """The stronger of the two symptoms."""
-        return max(self.errors, self.latency)
+        """The strongest symptom."""
+        return max(self.errors, self.latency, self.traffic_drop)
 
 
 def _window_text(inputs: Inputs) -> str:
@@ -220,7 +221,7 @@ def symptom_of(inputs: Inputs, service: str) -> Symptom:
     sym = Symptom()
     onsets = []
     for feat in _related(inputs, "error_ratio", service, min_rel=1.0):
-        jump = feat.recent - feat.baseline
+        jump = feat.level - feat.baseline
         strength = ramp(jump, 0.01, 0.06) * (1.0 if feat.shift_score >= SHIFT_MIN else 0.6)
         if strength > sym.errors:
             sym.errors = strength
@@ -230,8 +231,8 @@ def symptom_of(inputs: Inputs, service: str) -> Symptom:
                 if feat.start:
                     onsets.append(feat.start)
     for feat in _related(inputs, "latency_p99", service, min_rel=1.0):
-        ratio = feat.ratio(0.02)
-        strength = ramp(ratio, 1.3, 3.0) * ramp(feat.recent - feat.baseline, 0.03, 0.25)
+        ratio = feat.level / max(feat.baseline, 0.02)
+        strength = ramp(ratio, 1.3, 3.0) * ramp(feat.level - feat.baseline, 0.03, 0.25)
         if strength > sym.latency:
             sym.latency = strength
             probe = inputs.probes["latency_p99"]
@@ -239,6 +240,22 @@ def symptom_of(inputs: Inputs, service: str) -> Symptom:
                 sym.evidence.append(_evidence(inputs, probe, feat, _shift_text(probe, feat)))
                 if feat.start:
                     onsets.append(feat.start)
+    for feat in _related(inputs, "request_rate", service, min_rel=1.0):
+        # availability: requests that no longer arrive (TLS, DNS, LB failures upstream of us)
+        drop = 1.0 - feat.level / max(feat.baseline, 1e-9)
+        strength = (
+            ramp(drop, 0.3, 0.8)
+            if feat.shift_score >= SHIFT_MIN and feat.level < feat.baseline
+            else 0.0
+        )
+        if strength > 0.1:
+            sym.traffic_drop = strength
+            probe = inputs.probes["request_rate"]
+            sym.evidence.append(
+                _evidence(inputs, probe, feat, "traffic dropped: " + _shift_text(probe, feat))
+            )
+            if feat.start:
+                onsets.append(feat.start)
     sym.onset = min(onsets) if onsets else None
     return sym
 
@@ -264,8 +281,9 @@ def _saturation(
 ) -> None:
     probe = inputs.probes.get(key)
     for feat in _related(inputs, key, cand.service, min_rel=min_rel):
-        level = max(feat.recent, feat.peak * 0.9)
-        rose = feat.delta >= min_rise or (feat.shift_score >= SHIFT_MIN and feat.delta > 0)
+        level = max(feat.level, feat.peak * 0.9)
+        rise = level - feat.baseline
+        rose = rise >= min_rise or (feat.shift_score >= SHIFT_MIN and rise > 0)
         strength = ramp(level, lo, hi) * (1.0 if rose else 0.35)
         strength *= inputs.entities.relation(cand.service, feat.labels)
         if probe is not None and strength > cand.strength:
@@ -358,9 +376,17 @@ def score_network(inputs: Inputs, cand: Candidate, sym: Symptom) -> None:
 def score_certificate(inputs: Inputs, cand: Candidate, sym: Symptom) -> None:
     """A probed TLS certificate of the service expired (or about to)."""
     probe = inputs.probes.get("cert_expiry")
-    for feat in _related(inputs, "cert_expiry", cand.service, min_rel=1.0):
-        left = feat.recent
-        strength = 1.0 if left <= 0 else ramp(-left, -3 * 86400, 0) * 0.6
+    candidates = [
+        (feat, 1.0 if inputs.entities.relation(cand.service, feat.labels) >= 1.0 else 0.75)
+        for feat in (probe.series if probe else [])
+        if inputs.entities.relation(cand.service, feat.labels) >= 1.0
+        or inputs.entities.owner(feat.labels) is None  # a public URL named after no service
+    ]
+    for feat, rel in candidates:
+        left = min(feat.recent, feat.trough)
+        strength = (1.0 if left <= 0 else ramp(-left, -3 * 86400, 0) * 0.6) * rel
+        if rel < 1.0 and sym.strength < 0.3:
+            continue  # an unattributed certificate counts only if the service is hurting
         if probe is not None and strength > cand.strength:
             expired_at = feat.first_crossing(0.0, above=False)
             cand.strength, cand.start = strength, expired_at
@@ -387,7 +413,7 @@ def score_surge(inputs: Inputs, cand: Candidate, sym: Symptom) -> None:
     """Request rate several-fold above baseline, beginning with the symptoms."""
     probe = inputs.probes.get("request_rate")
     for feat in _related(inputs, "request_rate", cand.service, min_rel=1.0):
-        ratio = feat.ratio(0.1)
+        ratio = feat.level / max(feat.baseline, 0.1)
         strength = ramp(ratio, 1.6, 3.5) * (1.0 if feat.shift_score >= SHIFT_MIN else 0.5)
         if probe is not None and strength > cand.strength:
             cand.strength, cand.start = strength, feat.start
@@ -583,7 +609,10 @@ def pick_service(
     """The service to investigate and how it was chosen."""
     named = inputs.entities.mentioned_in(question)
     if named:
-        return named[0], "named in the question"
+        # the subject of a sentence comes first: "payments broke after the gateway deploy"
+        named.sort(key=lambda s: question.lower().find(s.lower()))
+        hurting = [s for s in named if symptom_of(inputs, s).strength >= 0.1]
+        return (hurting or named)[0], "named in the question"
     for svc in history_services:
         if svc in inputs.entities.services:
             return svc, "from earlier in this thread"

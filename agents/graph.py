@@ -10,6 +10,7 @@ service calls.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,13 @@ HELP_TEXT = (
     "Ask me things like: *what's wrong with checkout?* · *p99 latency of checkout* · "
     "*runbook for disk full* · *who is on call?* · *open incidents* · and follow-ups "
     "such as *why not the database?*"
+)
+
+
+RUNBOOK_ASK = re.compile(
+    r"^\s*(show me |find |give me |what'?s |is there )?(the |a )?(runbooks?|playbooks?)"
+    r"( for| about| on| to)?\s*|^\s*how (do|can|should) (i|we) (fix|mitigate|handle|resolve)\s*",
+    re.I,
 )
 
 
@@ -316,7 +324,7 @@ class InvestigationAgent:
                     text="No runbooks are ingested yet: run `sre-copilot runbooks ingest PATH`.",
                 )
             }
-        query = state["text"]
+        query = RUNBOOK_ASK.sub("", state["text"]).strip(" ?.:") or state["text"]
         refs = await searcher.search_runbooks(query, k=3)
         if not refs:
             return {"reply": Reply(text=f"No runbook matches {query!r}.")}

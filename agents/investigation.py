@@ -17,6 +17,8 @@ from agents.reply import (
 )
 
 MAX_HYPOTHESES = 4
+RUNBOOK_MATCH = 0.35
+"""Relevance above which a runbook counts as covering a hypothesis (unrelated ≈ 0.2)."""
 MAX_EVIDENCE = 5
 
 
@@ -54,7 +56,7 @@ async def attach_runbooks(
     out = {}
     for cand, refs in zip(top, results, strict=True):
         out[cand.fault] = refs
-        if refs and refs[0].score >= 0.5:
+        if refs and refs[0].score >= RUNBOOK_MATCH:
             ref = refs[0]
             cand.support.append(
                 (

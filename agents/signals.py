@@ -48,7 +48,10 @@ def probes(names: MetricNames) -> list[Probe]:
         Probe(
             "error_ratio",
             "5xx error ratio",
-            f'sum by ({svc}) (rate({req}{{{code}=~"5.."}}[5m])) / sum by ({svc}) (rate({req}[5m]))',
+            # "or ... * 0": a service with no 5xx series yet reads 0, not "no data"
+            f'(sum by ({svc}) (rate({req}{{{code}=~"5.."}}[5m]))'
+            f" or sum by ({svc}) (rate({req}[5m])) * 0)"
+            f" / sum by ({svc}) (rate({req}[5m]))",
             "ratio",
         ),
         Probe(
@@ -160,6 +163,7 @@ class Features:
     values: list[float] = field(repr=False)
     baseline: float
     recent: float
+    post: float  # median level after the shift (== recent when there is no shift)
     peak: float
     trough: float
     onset: float | None  # unix time the series was halfway to its new level, if it shifted
@@ -170,6 +174,17 @@ class Features:
     def delta(self) -> float:
         """Recent level minus baseline."""
         return self.recent - self.baseline
+
+    @property
+    def level(self) -> float:
+        """The level the series shifted to: the further from baseline of recent and post.
+
+        An incident that eased by the time we look (autoscaling caught up, a retry
+        storm died down) still shows at the level it held after the shift.
+        """
+        if abs(self.post - self.baseline) > abs(self.recent - self.baseline):
+            return self.post
+        return self.recent
 
     def ratio(self, floor: float) -> float:
         """Recent / baseline, with the baseline floored (avoids dividing by ~0)."""
@@ -238,9 +253,11 @@ def features(labels: dict[str, str], samples: Sequence[tuple[float, float]]) -> 
     recent = statistics.median(values[-tail:])
     onset: float | None = None
     start: float | None = None
+    post = recent
     if k is not None and strength >= SHIFT_MIN:
         baseline = statistics.median(values[:k])
         level = statistics.median(values[k:])
+        post = level
         rising = level >= baseline
 
         def first_past(fraction: float) -> float:
@@ -259,6 +276,7 @@ def features(labels: dict[str, str], samples: Sequence[tuple[float, float]]) -> 
         values=values,
         baseline=baseline,
         recent=recent,
+        post=post,
         peak=max(values),
         trough=min(values),
         onset=onset,

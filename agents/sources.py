@@ -15,10 +15,12 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from agents.reply import RunbookRef
 from memory.models import AlertStatus
 from memory.repositories import Repositories
 from tools.alertmanager_client import AlertmanagerClient
 from tools.pagerduty_client import PagerDutyClient
+from tools.runbooks import RunbookStore
 from tools.scenario import Scenario
 
 _DEPLOY_WORDS = re.compile(
@@ -360,3 +362,24 @@ def merge_alerts(groups: Sequence[Sequence[AlertFact]]) -> list[AlertFact]:
         for alert in group:
             seen.setdefault((alert.name, tuple(sorted(alert.labels.items()))), alert)
     return list(seen.values())
+
+
+class RunbookStoreSearcher:
+    """Runbook search over the hybrid store, as :class:`agents.gather.RunbookSearcher`."""
+
+    def __init__(self, store: RunbookStore) -> None:
+        self._store = store
+
+    async def search_runbooks(self, query: str, *, k: int = 3) -> list[RunbookRef]:
+        """Best sections; ``score`` is the hit's absolute relevance (0..1)."""
+        hits = await self._store.search(query, k=k)
+        return [
+            RunbookRef(
+                title=h.title,
+                path=h.path,
+                section=h.section,
+                score=h.relevance,
+                snippet=h.snippet,
+            )
+            for h in hits
+        ]

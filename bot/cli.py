@@ -18,6 +18,8 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
+from bot.commands import eval as eval_commands
+from bot.commands import runbooks as runbooks_commands
 from bot.config import Settings, load_settings
 from memory.config import DatabaseConfig
 from memory.errors import CopilotError
@@ -36,6 +38,8 @@ db_app = typer.Typer(help="Database schema: migrations.", no_args_is_help=True)
 tool_app = typer.Typer(help="Read-only integration tools: list and run.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(tool_app, name="tool")
+app.add_typer(runbooks_commands.app, name="runbooks")
+app.add_typer(eval_commands.app, name="eval")
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -95,6 +99,13 @@ def serve(
         str | None, typer.Option(help="Address to bind (default from settings).")
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port to bind (default from settings).")] = None,
+    socket_mode: Annotated[
+        bool,
+        typer.Option(
+            "--socket-mode",
+            help="Receive Slack events over Socket Mode (needs SRE_COPILOT_SLACK__APP_TOKEN).",
+        ),
+    ] = False,
 ) -> None:
     """Serve Slack events, webhooks, /healthz, /readyz and /metrics over HTTP."""
     import uvicorn  # noqa: PLC0415  (heavy; only this command needs it)
@@ -106,7 +117,7 @@ def serve(
     bind_host = host or settings.web.host
     bind_port = port or settings.web.port
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, socket_mode=socket_mode),
         host=bind_host,
         port=bind_port,
         log_level=settings.log_level.lower(),

@@ -10,21 +10,31 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 
 from agents.gather import Sources
 from agents.graph import InvestigationAgent, Refiner
 from agents.reply import Capability
-from agents.sources import AlertmanagerAlertSource, AlertSource, PagerDutySource, PagingSource
+from agents.sources import (
+    AlertmanagerAlertSource,
+    AlertSource,
+    PagerDutySource,
+    PagingSource,
+    RunbookStoreSearcher,
+)
 from bot.chat import ChatService
 from bot.config import Settings
+from memory.config import VectorStoreConfig
 from memory.db import Database
 from memory.errors import SchemaMismatch
 from memory.repositories import Repositories
+from memory.vectorstore import ChromaVectorStore, MiniLMEmbedder
 from tools.alertmanager import AlertmanagerIntegration
 from tools.base import Health, HealthState, Integration, ToolRegistry
 from tools.pagerduty import PagerDutyIntegration
 from tools.prometheus import PrometheusIntegration
+from tools.runbooks import RunbookIntegration, RunbookStore
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +54,19 @@ SETUP_HINTS = {
     "pagerduty": "set SRE_COPILOT_PAGERDUTY__API_TOKEN",
     "runbooks": "run `sre-copilot runbooks ingest PATH`",
 }
+
+
+def runbook_store_exists(settings: Settings) -> bool:
+    """Whether a runbook store is configured: a Chroma server, or a local directory."""
+    return settings.vector_store.mode == "http" or settings.chroma_path.exists()
+
+
+async def open_runbook_store(*, data_dir: Path, config: VectorStoreConfig) -> RunbookStore:
+    """Open the configured Chroma collection with the packaged MiniLM embedder."""
+    vectors = await ChromaVectorStore.open(
+        config=config, embedder=MiniLMEmbedder(), data_dir=data_dir
+    )
+    return await RunbookStore.open(vectors)
 
 
 def build_refiner(settings: Settings, registry: ToolRegistry) -> Refiner | None:
@@ -105,6 +128,7 @@ class Container:
         self.registry = build_registry(settings)
         self.integrations = self.registry.integrations
         self.sources = sources or live_sources(settings, self.registry, self.repos)
+        self.runbooks: RunbookStore | None = None
         self.agent = InvestigationAgent(
             sources=self.sources,
             config=settings.agent,
@@ -145,6 +169,18 @@ class Container:
                 )
             await self.db.upgrade()
         await self.repos.workspaces.ensure(workspace_id=self.settings.workspace_id)
+        if self.runbooks is None and runbook_store_exists(self.settings):
+            await self.attach_runbooks(
+                await open_runbook_store(
+                    data_dir=self.settings.data_dir, config=self.settings.vector_store
+                )
+            )
+
+    async def attach_runbooks(self, store: RunbookStore) -> None:
+        """Use ``store`` for the runbooks_search tool and the investigation's citations."""
+        self.runbooks = store
+        self.registry.add(RunbookIntegration(store))
+        self.sources.runbooks = RunbookStoreSearcher(store)
 
     async def aclose(self) -> None:
         """Close the LLM client, integrations and the database."""
@@ -152,6 +188,8 @@ class Container:
         if closer is not None:
             await closer()
         await self.registry.aclose()
+        if self.runbooks is not None:
+            await self.runbooks.vector_store.close()
         await self.db.dispose()
 
     def static_health(self) -> list[Health]:

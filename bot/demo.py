@@ -10,13 +10,25 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from agents.gather import Sources
+from agents.sources import ScenarioSources
 from bot.config import Settings
 from bot.console import ConsoleAdapter
-from bot.container import Container
+from bot.container import Container, open_runbook_store
 from memory.models import AlertStatus
+from tools.promql_file import FilePrometheusClient
+from tools.runbooks import SAMPLE_RUNBOOKS
 from tools.scenario import Scenario, bundled_scenario_dir, load_scenario
 
 DEMO_WORKSPACE = "demo"
+DEMO_QUESTIONS = (
+    "what's wrong with checkout?",
+    "why not the deploy?",
+    "what is the p99 latency of checkout?",
+    "runbook for database connection pool exhausted",
+    "who is on call?",
+    "open incidents",
+)
 
 
 def _parse_ts(value: str) -> datetime:
@@ -65,10 +77,16 @@ async def run_demo(
 ) -> None:
     """Walk the product on the embedded default, writing progress through ``emit``."""
     emit(f"== Data directory: {settings.data_dir.resolve()}")
-    async with Container(settings) as container:
+    scenario = load_scenario(scenario_dir or bundled_scenario_dir())
+    files = ScenarioSources(scenario)
+    metrics = FilePrometheusClient.from_openmetrics(scenario.path / "metrics.om")
+    sources = Sources(metrics=metrics, alerts=[files], paging=files)
+    end = scenario.meta.end
+    async with Container(
+        settings, sources=sources, clock=lambda: end, lookback=end - scenario.meta.start
+    ) as container:
         revision = await container.db.current_revision()
         emit(f"== Database: {container.db.display_url} (migration {revision})")
-        scenario = load_scenario(scenario_dir or bundled_scenario_dir())
         emit("== Bundled scenario")
         for line in describe_scenario(scenario):
             emit(line)
@@ -89,6 +107,17 @@ async def run_demo(
                 service=labels.get("service"),
             )
             created += int(is_new)
+        emit("== Runbooks: ingesting the sample runbooks (offline MiniLM embeddings, local Chroma)")
+        store = container.runbooks or await open_runbook_store(
+            data_dir=settings.data_dir, config=settings.vector_store
+        )
+        report = await store.ingest(SAMPLE_RUNBOOKS)
+        emit(
+            f"   {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+            f"{report.removed} removed, {report.skipped} skipped"
+        )
+        if container.runbooks is None:
+            await container.attach_runbooks(store)
         stored = await container.repos.alerts.list(workspace_id=DEMO_WORKSPACE)
         emit(
             f"== Stored alerts: {len(stored)} in the database "
@@ -101,7 +130,11 @@ async def run_demo(
             workspace_id=DEMO_WORKSPACE,
             conversation="demo",
         )
-        for line in ("help", "status"):
+        emit(
+            f"== Investigation (no LLM; metrics, alerts, changes and PagerDuty read from "
+            f"the scenario's files, as of {end:%H:%M} UTC)"
+        )
+        for line in DEMO_QUESTIONS:
             emit(f"== Console: you> {line}")
             answer = await console.handle_line(line)
             emit(answer or "")

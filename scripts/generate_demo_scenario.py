@@ -53,9 +53,12 @@ def main() -> None:
         for (svc, code), total in req.items():
             add("http_requests_total", f'service="{svc}",code="{code}",job="{svc}"', total, ts)
         # latency histogram for checkout: mostly < 250 ms, > 1 s once the pool is exhausted
-        slow = 0.6 if saturated else (0.1 if minutes_since_deploy > 0 else 0.02)
-        shares = {"0.05": 0.3, "0.1": 0.6, "0.25": 0.95 - slow, "0.5": 0.97 - slow * 0.8,
-                  "1": 0.99 - slow * 0.5, "2.5": 0.999 - slow * 0.1, "5": 1.0, "+Inf": 1.0}
+        # a fraction `slow` of requests waits for a connection (1-2.5 s) once the pool is short
+        slow = 0.6 if saturated else (0.004 if minutes_since_deploy > 0 else 0.0)
+        base = {"0.05": 0.3, "0.1": 0.6, "0.25": 0.97, "0.5": 0.995, "1": 0.999,
+                "2.5": 1.0, "5": 1.0, "+Inf": 1.0}
+        shares = {le: base[le] * (1 - slow) + (slow if le in ("2.5", "5", "+Inf") else 0.0)
+                  for le in BUCKETS}
         for le in BUCKETS:
             key = ("checkout", le)
             hist[key] = hist.get(key, 0.0) + rps * STEP * max(0.0, min(1.0, shares[le]))

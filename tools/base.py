@@ -270,6 +270,15 @@ class ToolRegistry:
                 reason="" if integ.configured else self.setup_hints.get(integ.name, "no settings"),
             )
 
+    def add(self, integration: Integration) -> None:
+        """Register an integration built after start-up (e.g. the runbook store)."""
+        self.integrations.append(integration)
+        self._health[integration.name] = Health(
+            integration=integration.name,
+            state=HealthState.CONFIGURED if integration.configured else HealthState.NOT_CONFIGURED,
+            reason="" if integration.configured else self.setup_hints.get(integration.name, ""),
+        )
+
     async def refresh_health(self) -> list[Health]:
         """Probe every configured integration and remember the outcome."""
         out = []

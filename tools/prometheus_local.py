@@ -90,7 +90,8 @@ class LocalPrometheus:
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}"
         log = (self._dir / "prometheus.log").open("wb")
-        self._proc = subprocess.Popen(
+        self._proc = await asyncio.to_thread(
+            subprocess.Popen,
             [
                 prometheus,
                 f"--config.file={self._dir / 'prometheus.yml'}",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlmodel import SQLModel
 
 from memory.db import Database, head_revision
 from memory.errors import DatabaseUnavailable, SchemaMismatch
@@ -98,6 +99,6 @@ async def test_postgres_migrates_from_empty(pg_server: PostgresServer | None):
                         )
                     )
                 ).scalar_one()
-            assert tables == 14  # 13 tables + alembic_version
+            assert tables == len(SQLModel.metadata.tables) + 1  # + alembic_version
     finally:
         await drop_database(pg_server, name)

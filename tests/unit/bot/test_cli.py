@@ -16,6 +16,7 @@ import typer
 from typer.testing import CliRunner
 
 from bot.cli import app
+from memory.db import head_revision
 
 runner = CliRunner()
 EXE = shutil.which("sre-copilot", path=str(Path(sys.executable).parent)) or "sre-copilot"
@@ -104,7 +105,7 @@ def test_db_upgrade_then_current(tmp_path: Path):
     cur = subprocess.run(
         [EXE, "db", "current"], env=env, capture_output=True, text=True, check=True
     )
-    assert cur.stdout.startswith("database: 0001")
+    assert cur.stdout.startswith(f"database: {head_revision()}; code head: {head_revision()}")
 
 
 def test_demo_prints_the_scenario_and_is_idempotent(tmp_path: Path):
