@@ -25,6 +25,7 @@ BUCKETS = ["0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "+Inf"]
 
 
 def main() -> None:
+    """Write the scenario files."""
     rng = random.Random(42)
     OUT.mkdir(parents=True, exist_ok=True)
     lines: dict[str, list[str]] = {}
@@ -55,28 +56,58 @@ def main() -> None:
         # latency histogram for checkout: mostly < 250 ms, > 1 s once the pool is exhausted
         # a fraction `slow` of requests waits for a connection (1-2.5 s) once the pool is short
         slow = 0.6 if saturated else (0.004 if minutes_since_deploy > 0 else 0.0)
-        base = {"0.05": 0.3, "0.1": 0.6, "0.25": 0.97, "0.5": 0.995, "1": 0.999,
-                "2.5": 1.0, "5": 1.0, "+Inf": 1.0}
-        shares = {le: base[le] * (1 - slow) + (slow if le in ("2.5", "5", "+Inf") else 0.0)
-                  for le in BUCKETS}
+        base = {
+            "0.05": 0.3,
+            "0.1": 0.6,
+            "0.25": 0.97,
+            "0.5": 0.995,
+            "1": 0.999,
+            "2.5": 1.0,
+            "5": 1.0,
+            "+Inf": 1.0,
+        }
+        shares = {
+            le: base[le] * (1 - slow) + (slow if le in ("2.5", "5", "+Inf") else 0.0)
+            for le in BUCKETS
+        }
         for le in BUCKETS:
             key = ("checkout", le)
             hist[key] = hist.get(key, 0.0) + rps * STEP * max(0.0, min(1.0, shares[le]))
-            add("http_request_duration_seconds_bucket",
-                f'service="checkout",job="checkout",le="{le}"', hist[key], ts)
-        add("pg_stat_activity_count", 'datname="checkout",state="active",instance="pg-0"',
-            round(pool), ts)
+            add(
+                "http_request_duration_seconds_bucket",
+                f'service="checkout",job="checkout",le="{le}"',
+                hist[key],
+                ts,
+            )
+        add(
+            "pg_stat_activity_count",
+            'datname="checkout",state="active",instance="pg-0"',
+            round(pool),
+            ts,
+        )
         add("pg_settings_max_connections", 'instance="pg-0"', 100, ts)
         cpu_idle += STEP * (0.55 + rng.uniform(-0.05, 0.05))
         add("node_cpu_seconds_total", 'instance="node-1",cpu="0",mode="idle"', cpu_idle, ts)
         avail = 40e9 - (ts - START.timestamp()) * 0.9e6 * (1 + rng.uniform(-0.1, 0.1))
-        add("node_filesystem_avail_bytes",
-            'instance="batch-7",mountpoint="/var/lib/batch",device="sdb1",fstype="ext4"', avail, ts)
-        add("node_filesystem_size_bytes",
-            'instance="batch-7",mountpoint="/var/lib/batch",device="sdb1",fstype="ext4"', 400e9, ts)
+        add(
+            "node_filesystem_avail_bytes",
+            'instance="batch-7",mountpoint="/var/lib/batch",device="sdb1",fstype="ext4"',
+            avail,
+            ts,
+        )
+        add(
+            "node_filesystem_size_bytes",
+            'instance="batch-7",mountpoint="/var/lib/batch",device="sdb1",fstype="ext4"',
+            400e9,
+            ts,
+        )
         mem = 1.1e9 + rng.uniform(-5e7, 5e7)
-        add("container_memory_working_set_bytes",
-            'namespace="shop",pod="checkout-7d9f",container="checkout"', mem, ts)
+        add(
+            "container_memory_working_set_bytes",
+            'namespace="shop",pod="checkout-7d9f",container="checkout"',
+            mem,
+            ts,
+        )
         t += timedelta(seconds=STEP)
 
     types = {
@@ -101,14 +132,22 @@ def main() -> None:
     out.append("# EOF")
     (OUT / "metrics.om").write_text("\n".join(out) + "\n")
 
-    def am_alert(name: str, sev: str, labels: dict[str, str], summary: str, starts: datetime,
-                 status: str = "firing") -> dict[str, object]:
+    def am_alert(
+        name: str,
+        sev: str,
+        labels: dict[str, str],
+        summary: str,
+        starts: datetime,
+        status: str = "firing",
+    ) -> dict[str, object]:
         all_labels = {"alertname": name, "severity": sev, **labels}
         return {
             "status": status,
             "labels": all_labels,
-            "annotations": {"summary": summary,
-                            "runbook_url": f"https://runbooks.example.com/{name}"},
+            "annotations": {
+                "summary": summary,
+                "runbook_url": f"https://runbooks.example.com/{name}",
+            },
             "startsAt": starts.isoformat().replace("+00:00", "Z"),
             "endsAt": "0001-01-01T00:00:00Z",
             "generatorURL": "http://prometheus:9090/graph",
@@ -116,30 +155,69 @@ def main() -> None:
 
     def payload(alerts: list[dict[str, object]], group: dict[str, str]) -> dict[str, object]:
         return {
-            "version": "4", "groupKey": json.dumps(group), "truncatedAlerts": 0,
-            "status": "firing", "receiver": "sre-copilot", "groupLabels": group,
-            "commonLabels": group, "commonAnnotations": {},
-            "externalURL": "http://alertmanager:9093", "alerts": alerts,
+            "version": "4",
+            "groupKey": json.dumps(group),
+            "truncatedAlerts": 0,
+            "status": "firing",
+            "receiver": "sre-copilot",
+            "groupLabels": group,
+            "commonLabels": group,
+            "commonAnnotations": {},
+            "externalURL": "http://alertmanager:9093",
+            "alerts": alerts,
         }
 
     checkout = {"service": "checkout", "namespace": "shop", "cluster": "prod-eu-1"}
     alerts = [
-        payload([am_alert("PostgresConnectionsSaturated", "warning",
-                          {"service": "checkout", "namespace": "shop", "cluster": "prod-eu-1",
-                           "instance": "pg-0", "datname": "checkout"},
-                          "Postgres pg-0: 99% of max_connections in use by checkout",
-                          DEPLOY + timedelta(minutes=20))], {"alertname": "PostgresConnectionsSaturated"}),
-        payload([am_alert("CheckoutHighErrorRate", "critical", checkout,
-                          "checkout 5xx ratio above 5% for 5 minutes",
-                          DEPLOY + timedelta(minutes=26)),
-                 am_alert("CheckoutLatencyHigh", "warning", checkout,
-                          "checkout p99 latency above 1s", DEPLOY + timedelta(minutes=24))],
-                {"service": "checkout"}),
-        payload([am_alert("NodeFilesystemSpaceFillingUp", "warning",
-                          {"instance": "batch-7", "mountpoint": "/var/lib/batch",
-                           "cluster": "prod-eu-1"},
-                          "Filesystem on batch-7 is predicted to run out of space within 24 hours",
-                          DEPLOY - timedelta(minutes=50))], {"alertname": "NodeFilesystemSpaceFillingUp"}),
+        payload(
+            [
+                am_alert(
+                    "PostgresConnectionsSaturated",
+                    "warning",
+                    {
+                        "service": "checkout",
+                        "namespace": "shop",
+                        "cluster": "prod-eu-1",
+                        "instance": "pg-0",
+                        "datname": "checkout",
+                    },
+                    "Postgres pg-0: 99% of max_connections in use by checkout",
+                    DEPLOY + timedelta(minutes=20),
+                )
+            ],
+            {"alertname": "PostgresConnectionsSaturated"},
+        ),
+        payload(
+            [
+                am_alert(
+                    "CheckoutHighErrorRate",
+                    "critical",
+                    checkout,
+                    "checkout 5xx ratio above 5% for 5 minutes",
+                    DEPLOY + timedelta(minutes=26),
+                ),
+                am_alert(
+                    "CheckoutLatencyHigh",
+                    "warning",
+                    checkout,
+                    "checkout p99 latency above 1s",
+                    DEPLOY + timedelta(minutes=24),
+                ),
+            ],
+            {"service": "checkout"},
+        ),
+        payload(
+            [
+                am_alert(
+                    "NodeFilesystemSpaceFillingUp",
+                    "warning",
+                    {"instance": "batch-7", "mountpoint": "/var/lib/batch", "cluster": "prod-eu-1"},
+                    "Filesystem on batch-7 is predicted to run out of space within 24 hours",
+                    DEPLOY - timedelta(minutes=50),
+                )
+            ],
+            {"alertname": "NodeFilesystemSpaceFillingUp"},
+        ),
     ]
     # stable fingerprints (hash() is salted per process)
     for a in alerts:
@@ -149,24 +227,38 @@ def main() -> None:
     (OUT / "alerts.json").write_text(json.dumps(alerts, indent=2) + "\n")
 
     pd = {
-        "incidents": [{
-            "id": "PCHK001", "incident_number": 4121, "title": "Checkout error rate > 5%",
-            "status": "triggered", "urgency": "high",
-            "service": {"id": "PSVC01", "summary": "checkout"},
-            "created_at": (DEPLOY + timedelta(minutes=27)).isoformat().replace("+00:00", "Z"),
-            "html_url": "https://example.pagerduty.com/incidents/PCHK001",
-            "assignments": [{"assignee": {"id": "PUSR01", "summary": "Dana Oncall"}}],
-        }],
-        "oncalls": [{"escalation_policy": {"summary": "Checkout"},
-                     "user": {"summary": "Dana Oncall"}, "escalation_level": 1}],
+        "incidents": [
+            {
+                "id": "PCHK001",
+                "incident_number": 4121,
+                "title": "Checkout error rate > 5%",
+                "status": "triggered",
+                "urgency": "high",
+                "service": {"id": "PSVC01", "summary": "checkout"},
+                "created_at": (DEPLOY + timedelta(minutes=27)).isoformat().replace("+00:00", "Z"),
+                "html_url": "https://example.pagerduty.com/incidents/PCHK001",
+                "assignments": [{"assignee": {"id": "PUSR01", "summary": "Dana Oncall"}}],
+            }
+        ],
+        "oncalls": [
+            {
+                "escalation_policy": {"summary": "Checkout"},
+                "user": {"summary": "Dana Oncall"},
+                "escalation_level": 1,
+            }
+        ],
     }
     (OUT / "pagerduty.json").write_text(json.dumps(pd, indent=2) + "\n")
-    changes = [{
-        "id": "CHG-2291", "summary": "Deploy checkout v2.14.0 (connection pool refactor)",
-        "service": "checkout", "source": "argo-cd",
-        "timestamp": DEPLOY.isoformat().replace("+00:00", "Z"),
-        "custom_details": {"version": "v2.14.0", "previous": "v2.13.4", "author": "ci-bot"},
-    }]
+    changes = [
+        {
+            "id": "CHG-2291",
+            "summary": "Deploy checkout v2.14.0 (connection pool refactor)",
+            "service": "checkout",
+            "source": "argo-cd",
+            "timestamp": DEPLOY.isoformat().replace("+00:00", "Z"),
+            "custom_details": {"version": "v2.14.0", "previous": "v2.13.4", "author": "ci-bot"},
+        }
+    ]
     (OUT / "changes.json").write_text(json.dumps(changes, indent=2) + "\n")
     (OUT / "scenario.yaml").write_text(
         "name: checkout-db-pool\n"

@@ -15,7 +15,9 @@ N = 300  # minutes
 ONSET = 240
 
 
-def curve(base: float, after: float, *, at: int = ONSET, noise: float = 0.0, seed: int = 1, ramp: int = 0):
+def curve(
+    base: float, after: float, *, at: int = ONSET, noise: float = 0.0, seed: int = 1, ramp: int = 0
+):
     rng = random.Random(seed)
     out = []
     for i in range(N):
@@ -29,7 +31,12 @@ def curve(base: float, after: float, *, at: int = ONSET, noise: float = 0.0, see
     return out
 
 
-def make_inputs(series: dict[str, list[tuple[dict[str, str], list[tuple[float, float]]]]], *, alerts=(), changes=()):
+def make_inputs(
+    series: dict[str, list[tuple[dict[str, str], list[tuple[float, float]]]]],
+    *,
+    alerts=(),
+    changes=(),
+):
     catalogue = {p.key: p for p in probes(MetricNames())}
     data = {}
     for key, probe in catalogue.items():
@@ -64,7 +71,9 @@ def healthy_services():
 
 def with_checkout_symptoms(errors: bool = True):
     s = healthy_services()
-    s["error_ratio"].append(({"service": "checkout"}, curve(0.002, 0.15 if errors else 0.002, noise=0.0005, seed=5)))
+    s["error_ratio"].append(
+        ({"service": "checkout"}, curve(0.002, 0.15 if errors else 0.002, noise=0.0005, seed=5))
+    )
     s["latency_p99"].append(({"service": "checkout"}, curve(0.25, 1.5, noise=0.01, seed=6)))
     s["request_rate"].append(({"service": "checkout"}, curve(40, 40, noise=1, seed=7)))
     return s
@@ -72,12 +81,19 @@ def with_checkout_symptoms(errors: bool = True):
 
 def deploy(minutes_before: int = 10, service: str = "checkout"):
     at = T0 + timedelta(minutes=ONSET - minutes_before)
-    return ChangeFact(id="c1", summary=f"Deploy {service} v2", services=[service], at=at, kind="deploy")
+    return ChangeFact(
+        id="c1", summary=f"Deploy {service} v2", services=[service], at=at, kind="deploy"
+    )
 
 
 def test_saturation_outranks_the_deploy_that_caused_it():
     s = with_checkout_symptoms()
-    s["db_connections"] = [({"instance": "pg-0", "datname": "checkout"}, curve(0.3, 1.0, at=ONSET - 20, ramp=15, seed=8))]
+    s["db_connections"] = [
+        (
+            {"instance": "pg-0", "datname": "checkout"},
+            curve(0.3, 1.0, at=ONSET - 20, ramp=15, seed=8),
+        )
+    ]
     inputs = make_inputs(s, changes=[deploy(25)])
     cands, sym = analyse(inputs, "checkout")
     assert sym.errors > 0.9
@@ -105,16 +121,36 @@ def test_other_services_deploy_does_not_count():
 def test_traffic_surge_explains_cpu_saturation():
     s = with_checkout_symptoms(errors=False)
     s["request_rate"][-1] = ({"service": "checkout"}, curve(40, 160, noise=2, seed=9))
-    s["pod_cpu"] = [({"namespace": "shop", "pod": "checkout-7d9f8b6c5d-x2k4q"}, curve(0.4, 0.98, noise=0.01, seed=10))]
-    s["pod_cpu_usage"] = [({"namespace": "shop", "pod": "checkout-7d9f8b6c5d-x2k4q"}, curve(0.4, 0.98, noise=0.01, seed=11))]
+    s["pod_cpu"] = [
+        (
+            {"namespace": "shop", "pod": "checkout-7d9f8b6c5d-x2k4q"},
+            curve(0.4, 0.98, noise=0.01, seed=10),
+        )
+    ]
+    s["pod_cpu_usage"] = [
+        (
+            {"namespace": "shop", "pod": "checkout-7d9f8b6c5d-x2k4q"},
+            curve(0.4, 0.98, noise=0.01, seed=11),
+        )
+    ]
     cands, _ = analyse(make_inputs(s), "checkout")
     assert [c.fault for c in cands[:2]] == ["traffic_surge", "cpu"]
 
 
 def test_cpu_saturation_without_surge():
     s = with_checkout_symptoms(errors=False)
-    s["pod_cpu"] = [({"namespace": "shop", "pod": "checkout-7d9f8b6c5d-x2k4q"}, curve(0.4, 0.98, noise=0.01, seed=10))]
-    s["pod_cpu_usage"] = [({"namespace": "shop", "pod": "checkout-7d9f8b6c5d-x2k4q"}, curve(0.4, 0.98, noise=0.01, seed=11))]
+    s["pod_cpu"] = [
+        (
+            {"namespace": "shop", "pod": "checkout-7d9f8b6c5d-x2k4q"},
+            curve(0.4, 0.98, noise=0.01, seed=10),
+        )
+    ]
+    s["pod_cpu_usage"] = [
+        (
+            {"namespace": "shop", "pod": "checkout-7d9f8b6c5d-x2k4q"},
+            curve(0.4, 0.98, noise=0.01, seed=11),
+        )
+    ]
     cands, _ = analyse(make_inputs(s), "checkout")
     assert cands[0].fault == "cpu"
 
@@ -127,8 +163,14 @@ def test_noisy_neighbour_when_own_usage_is_flat():
     ]
     s["node_cpu"] = [({"instance": "node-1:9100"}, curve(0.45, 0.99, noise=0.01, seed=12))]
     s["pod_cpu_usage"] = [
-        ({"namespace": "shop", "pod": "checkout-7d9f8b6c5d-x2k4q"}, curve(0.5, 0.5, noise=0.02, seed=13)),
-        ({"namespace": "batch", "pod": "batch-5c6d7e8f9b-abcde"}, curve(0.2, 3.5, noise=0.05, seed=14)),
+        (
+            {"namespace": "shop", "pod": "checkout-7d9f8b6c5d-x2k4q"},
+            curve(0.5, 0.5, noise=0.02, seed=13),
+        ),
+        (
+            {"namespace": "batch", "pod": "batch-5c6d7e8f9b-abcde"},
+            curve(0.2, 3.5, noise=0.05, seed=14),
+        ),
     ]
     cands, _ = analyse(make_inputs(s), "checkout")
     assert cands[0].fault == "noisy_neighbor"
@@ -137,7 +179,12 @@ def test_noisy_neighbour_when_own_usage_is_flat():
 
 def test_a_cause_that_starts_after_the_symptom_is_discounted():
     s = with_checkout_symptoms()
-    s["disk_used"] = [({"instance": "checkout-db:9100", "mountpoint": "/"}, curve(0.5, 0.99, at=ONSET + 40, seed=15))]
+    s["disk_used"] = [
+        (
+            {"instance": "checkout-db:9100", "mountpoint": "/"},
+            curve(0.5, 0.99, at=ONSET + 40, seed=15),
+        )
+    ]
     cands, _ = analyse(make_inputs(s, changes=[deploy(5)]), "checkout")
     disk = next(c for c in cands if c.fault == "disk")
     assert disk.align < 1.0
@@ -146,9 +193,18 @@ def test_a_cause_that_starts_after_the_symptom_is_discounted():
 
 def test_alerts_corroborate_only_their_own_service():
     s = with_checkout_symptoms()
-    s["pod_memory"] = [({"namespace": "shop", "pod": "checkout-7d9f8b6c5d-x2k4q"}, curve(0.5, 0.97, at=ONSET - 30, ramp=25, seed=16))]
-    mine = AlertFact(name="KubePodOOMKilled", severity="critical", labels={"service": "checkout"}, summary="OOM")
-    other = AlertFact(name="KubeMemoryHigh", severity="critical", labels={"service": "cart"}, summary="memory")
+    s["pod_memory"] = [
+        (
+            {"namespace": "shop", "pod": "checkout-7d9f8b6c5d-x2k4q"},
+            curve(0.5, 0.97, at=ONSET - 30, ramp=25, seed=16),
+        )
+    ]
+    mine = AlertFact(
+        name="KubePodOOMKilled", severity="critical", labels={"service": "checkout"}, summary="OOM"
+    )
+    other = AlertFact(
+        name="KubeMemoryHigh", severity="critical", labels={"service": "cart"}, summary="memory"
+    )
     cands, _ = analyse(make_inputs(s, alerts=[mine, other]), "checkout")
     mem = cands[0]
     assert mem.fault == "memory"

@@ -36,22 +36,43 @@ def test_followups_need_a_previous_answer():
 
 
 def previous() -> dict:
-    ev = Evidence(source="prometheus http://p", summary="connections 30% → 100%", query="pg_stat_activity_count")
+    ev = Evidence(
+        source="prometheus http://p",
+        summary="connections 30% → 100%",
+        query="pg_stat_activity_count",
+    )
     return Reply(
         text="x",
         hypotheses=[
-            HypothesisView(title="checkout: pool", confidence=0.9, fault="db_connections", service="checkout", evidence=[ev]),
-            HypothesisView(title="checkout: deploy", confidence=0.6, fault="deploy", service="checkout", rationale="began 10:00"),
+            HypothesisView(
+                title="checkout: pool",
+                confidence=0.9,
+                fault="db_connections",
+                service="checkout",
+                evidence=[ev],
+            ),
+            HypothesisView(
+                title="checkout: deploy",
+                confidence=0.6,
+                fault="deploy",
+                service="checkout",
+                rationale="began 10:00",
+            ),
         ],
     ).model_dump(mode="json")
 
 
 def test_explain_first_second_and_absent():
     first = explain(previous(), route("why do you think it's the DB?", has_previous_answer=True))
-    assert "ranked *checkout: pool* first" in first.text and "outranks *checkout: deploy*" in first.text
+    assert (
+        "ranked *checkout: pool* first" in first.text
+        and "outranks *checkout: deploy*" in first.text
+    )
     assert first.hypotheses[0].evidence[0].query == "pg_stat_activity_count"
     second = explain(previous(), route("why not the deploy?", has_previous_answer=True))
-    assert "ranked #2 (0.60) behind *checkout: pool*" in second.text and "began 10:00" in second.text
+    assert (
+        "ranked #2 (0.60) behind *checkout: pool*" in second.text and "began 10:00" in second.text
+    )
     absent = explain(previous(), route("what about memory?", has_previous_answer=True))
     assert absent.text.startswith("I found no evidence for memory exhaustion")
     assert explain({}, route("why?", has_previous_answer=True)).kind == "info"

@@ -12,7 +12,9 @@ def series(values):
 
 def test_step_change_is_found_with_its_onset():
     rng = random.Random(3)
-    values = [0.01 + rng.uniform(0, 0.002) for _ in range(200)] + [0.2 + rng.uniform(0, 0.002) for _ in range(60)]
+    values = [0.01 + rng.uniform(0, 0.002) for _ in range(200)] + [
+        0.2 + rng.uniform(0, 0.002) for _ in range(60)
+    ]
     f = features({}, series(values))
     assert f is not None
     assert f.shift_score >= SHIFT_MIN
@@ -30,7 +32,9 @@ def test_flat_noise_has_no_shift():
 
 def test_ramp_start_precedes_onset():
     rng = random.Random(5)
-    values = [30 + rng.uniform(-2, 2) for _ in range(200)] + [30 + 2 * i for i in range(40)] + [110] * 60
+    values = (
+        [30 + rng.uniform(-2, 2) for _ in range(200)] + [30 + 2 * i for i in range(40)] + [110] * 60
+    )
     f = features({}, series(values))
     assert f is not None and f.start is not None and f.onset is not None
     assert f.start < f.onset
