@@ -1,0 +1,385 @@
+"""Alert ingest: Alertmanager and PagerDuty webhooks → deduplicated alerts → incidents.
+
+Each delivery is handled in one database transaction: the raw body is stored, alerts
+are upserted by fingerprint (firing → resolved updates the same row), correlated into
+incidents, and every join, resolve and transition becomes a timeline event. If any
+step fails the whole delivery rolls back, so nothing is half-written; the caller
+answers 4xx for bad input before anything is stored.
+
+Ingest is serialised per database (an in-process lock, plus a PostgreSQL advisory
+lock so replicas never open two incidents for one correlation key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import text, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from jobs.config import IncidentConfig
+from jobs.correlation import correlation_key, incident_title, worst_severity
+from memory.db import Database
+from memory.errors import CopilotError
+from memory.models import (
+    Alert,
+    AlertStatus,
+    Incident,
+    IncidentStatus,
+    ProcessedEvent,
+    TimelineEvent,
+    WebhookDelivery,
+    Workspace,
+)
+from memory.types import utcnow
+
+logger = logging.getLogger(__name__)
+
+_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+class WebhookRejected(CopilotError):
+    """A webhook that must be refused with a 4xx; ``status`` says which."""
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AMAlert(BaseModel):
+    """One alert of an Alertmanager webhook (payload version 4)."""
+
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    annotations: dict[str, str] = Field(default_factory=dict)
+    startsAt: datetime  # wire format
+    endsAt: datetime | None = None
+    fingerprint: str | None = None
+
+
+class AMPayload(BaseModel):
+    """An Alertmanager webhook payload (version 4)."""
+
+    version: str
+    status: str = "firing"
+    receiver: str = ""
+    groupKey: str = ""
+    alerts: list[AMAlert]
+
+
+class IngestResult(BaseModel):
+    """What one delivery changed."""
+
+    delivery_id: int | None = None
+    alerts: int = 0
+    new_alerts: int = 0
+    incidents_opened: list[int] = Field(default_factory=list)
+    incidents_touched: list[int] = Field(default_factory=list)
+    incidents_resolved: list[int] = Field(default_factory=list)
+
+
+def _fingerprint(labels: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(labels, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def parse_alertmanager(body: bytes) -> AMPayload:
+    """Validate an Alertmanager webhook body.
+
+    Raises:
+        WebhookRejected: malformed JSON, unknown version or missing fields (400).
+    """
+    try:
+        raw = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise WebhookRejected(f"body is not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise WebhookRejected("body must be a JSON object (Alertmanager webhook payload)")
+    if str(raw.get("version")) != "4":
+        raise WebhookRejected(
+            f"unsupported Alertmanager payload version {raw.get('version')!r}; expected '4'"
+        )
+    for alert in raw.get("alerts") or []:
+        if isinstance(alert, dict) and alert.get("endsAt") == _ZERO_TIME:
+            alert["endsAt"] = None
+    try:
+        return AMPayload.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise WebhookRejected(f"invalid Alertmanager payload at {where}: {first['msg']}") from None
+
+
+class AlertIngestor:
+    """Turns webhook deliveries into alerts and incidents."""
+
+    def __init__(self, db: Database, config: IncidentConfig) -> None:
+        self._db = db
+        self._config = config
+        self._lock = asyncio.Lock()
+
+    async def claim_delivery(self, *, workspace_id: str, body: bytes, source: str) -> None:
+        """Refuse an identical body seen within the replay window (409)."""
+        key = f"{source}:{hashlib.sha256(body).hexdigest()}"
+        now = utcnow()
+        async with self._db.session() as s:
+            await self._ensure_workspace(s, workspace_id)
+            row = await s.get(ProcessedEvent, (workspace_id, key))
+            if row is not None and row.received_at > now - timedelta(
+                seconds=self._config.replay_window_s
+            ):
+                raise WebhookRejected(
+                    f"replayed delivery: an identical {source} webhook arrived at "
+                    f"{row.received_at:%H:%M:%S}",
+                    status=409,
+                )
+            if row is None:
+                s.add(ProcessedEvent(workspace_id=workspace_id, event_id=key, received_at=now))
+            else:
+                row.received_at = now
+                s.add(row)
+            await s.commit()
+
+    @staticmethod
+    async def _ensure_workspace(s: AsyncSession, workspace_id: str) -> None:
+        if await s.get(Workspace, workspace_id) is None:
+            s.add(Workspace(id=workspace_id, name=workspace_id))
+            await s.flush()
+
+    async def ingest_alertmanager(
+        self, *, workspace_id: str, body: bytes, payload: AMPayload | None = None
+    ) -> IngestResult:
+        """Store, dedupe and correlate one Alertmanager delivery, atomically."""
+        payload = payload or parse_alertmanager(body)
+        async with self._lock, self._db.session() as s:
+            await self._advisory_lock(s, workspace_id)
+            await self._ensure_workspace(s, workspace_id)
+            delivery = WebhookDelivery(
+                workspace_id=workspace_id, source="alertmanager", body=body.decode("utf-8")
+            )
+            s.add(delivery)
+            await s.flush()
+            result = await self._apply(s, workspace_id, payload.alerts)
+            result.delivery_id = delivery.id
+            delivery.processed_at = utcnow()
+            s.add(delivery)
+            await s.commit()
+        return result
+
+    async def _advisory_lock(self, s: AsyncSession, workspace_id: str) -> None:
+        if self._db.backend == "postgresql":
+            key = int.from_bytes(
+                hashlib.sha256(workspace_id.encode()).digest()[:8], "big", signed=True
+            )
+            await s.exec(text("SELECT pg_advisory_xact_lock(:k)").bindparams(k=key))  # type: ignore[call-overload]
+
+    async def _apply(
+        self, s: AsyncSession, workspace_id: str, alerts: Sequence[AMAlert]
+    ) -> IngestResult:
+        result = IngestResult(alerts=len(alerts))
+        now = utcnow()
+        prints = [a.fingerprint or _fingerprint(a.labels) for a in alerts]
+        existing = {
+            row.fingerprint: row
+            for row in (
+                await s.exec(
+                    select(Alert)
+                    .where(Alert.workspace_id == workspace_id)
+                    .where(col(Alert.fingerprint).in_(set(prints)))
+                )
+            ).all()
+        }
+        open_incidents: dict[str, Incident] = {}
+        keys = {}
+        for alert in alerts:
+            key, _window = correlation_key(alert.labels, self._config.correlation)
+            keys[id(alert)] = key
+        if keys:
+            rows = (
+                await s.exec(
+                    select(Incident)
+                    .where(Incident.workspace_id == workspace_id)
+                    .where(col(Incident.correlation_key).in_(set(keys.values())))
+                    .where(Incident.status != IncidentStatus.RESOLVED)
+                )
+            ).all()
+            for inc in rows:
+                assert inc.correlation_key is not None
+                open_incidents[inc.correlation_key] = inc
+        events: list[TimelineEvent] = []
+        touched: dict[int, Incident] = {}
+        for alert, fp in zip(alerts, prints, strict=True):
+            status = AlertStatus(alert.status)
+            summary = alert.annotations.get("summary") or alert.annotations.get("description", "")
+            row = existing.get(fp)
+            if row is None:
+                row = Alert(
+                    workspace_id=workspace_id,
+                    fingerprint=fp,
+                    name=alert.labels.get("alertname", "unknown"),
+                    status=status,
+                    severity=alert.labels.get("severity", "warning"),
+                    service=alert.labels.get("service"),
+                    labels=alert.labels,
+                    annotations=alert.annotations,
+                    starts_at=alert.startsAt,
+                    ends_at=alert.endsAt if status == AlertStatus.RESOLVED else None,
+                    last_seen_at=now,
+                    occurrences=1,
+                )
+                existing[fp] = row
+                result.new_alerts += 1
+                changed = True
+            else:
+                changed = row.status != status
+                row.status = status
+                row.labels = alert.labels
+                row.annotations = alert.annotations or row.annotations
+                row.ends_at = alert.endsAt if status == AlertStatus.RESOLVED else None
+                row.last_seen_at = now
+                row.occurrences += 1
+            incident = await self._incident_for(
+                s, workspace_id, row, keys[id(alert)], alert, summary, open_incidents, now, result
+            )
+            if incident is None:
+                s.add(row)
+                continue
+            assert incident.id is not None
+            row.incident_id = incident.id
+            s.add(row)
+            touched[incident.id] = incident
+            if changed:
+                verb = "resolved" if status == AlertStatus.RESOLVED else "firing"
+                events.append(
+                    TimelineEvent(
+                        workspace_id=workspace_id,
+                        incident_id=incident.id,
+                        kind="alert",
+                        actor="alertmanager",
+                        text=f"{row.name} {verb}" + (f": {summary}" if summary else ""),
+                        data={"fingerprint": fp, "status": status.value},
+                        at=now,
+                    )
+                )
+        await s.flush()
+        for incident in touched.values():
+            incident.updated_at = now
+            s.add(incident)
+        s.add_all(events)
+        await s.flush()
+        await self._auto_resolve(s, workspace_id, list(touched.values()), now, result)
+        result.incidents_touched = sorted(touched)
+        return result
+
+    async def _incident_for(
+        self,
+        s: AsyncSession,
+        workspace_id: str,
+        row: Alert,
+        key: str,
+        alert: AMAlert,
+        summary: str,
+        open_incidents: dict[str, Incident],
+        now: datetime,
+        result: IngestResult,
+    ) -> Incident | None:
+        if row.incident_id is not None:
+            current = open_incidents.get(key)
+            if current is not None and current.id == row.incident_id:
+                return current
+            linked = await s.get(Incident, row.incident_id)
+            if linked is not None and linked.status != IncidentStatus.RESOLVED:
+                return linked
+        if row.status == AlertStatus.RESOLVED:
+            return None  # a resolve for an alert we never saw firing opens nothing
+        _, window = correlation_key(alert.labels, self._config.correlation)
+        incident = open_incidents.get(key)
+        if incident is not None and incident.updated_at >= now - timedelta(seconds=window):
+            if more_severe(alert.labels.get("severity", "warning"), incident.severity):
+                incident.severity = alert.labels.get("severity", "warning")
+            return incident
+        incident = Incident(
+            workspace_id=workspace_id,
+            title=incident_title(alert.labels, summary),
+            severity=alert.labels.get("severity", "warning"),
+            service=alert.labels.get("service"),
+            correlation_key=key,
+            labels={k: v for k, v in alert.labels.items() if k != "alertname"},
+            started_at=min(alert.startsAt, now),
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(incident)
+        await s.flush()
+        assert incident.id is not None
+        open_incidents[key] = incident
+        result.incidents_opened.append(incident.id)
+        s.add(
+            TimelineEvent(
+                workspace_id=workspace_id,
+                incident_id=incident.id,
+                kind="transition",
+                actor="alertmanager",
+                text=f"incident opened: {incident.title}",
+                data={"to": IncidentStatus.TRIGGERED.value},
+                at=now,
+            )
+        )
+        return incident
+
+    async def _auto_resolve(
+        self,
+        s: AsyncSession,
+        workspace_id: str,
+        incidents: Sequence[Incident],
+        now: datetime,
+        result: IngestResult,
+    ) -> None:
+        for incident in incidents:
+            if incident.status == IncidentStatus.RESOLVED or incident.id is None:
+                continue
+            firing = (
+                await s.exec(
+                    select(Alert.id)
+                    .where(Alert.workspace_id == workspace_id)
+                    .where(Alert.incident_id == incident.id)
+                    .where(Alert.status == AlertStatus.FIRING)
+                    .limit(1)
+                )
+            ).first()
+            if firing is not None:
+                continue
+            previous = str(incident.status)
+            moved = await s.exec(
+                update(Incident)
+                .where(col(Incident.id) == incident.id)
+                .where(col(Incident.status) == previous)
+                .values(status=IncidentStatus.RESOLVED.value, resolved_at=now, updated_at=now)
+            )
+            if getattr(moved, "rowcount", 0) != 1:
+                continue
+            incident.status = IncidentStatus.RESOLVED
+            result.incidents_resolved.append(incident.id)
+            s.add(
+                TimelineEvent(
+                    workspace_id=workspace_id,
+                    incident_id=incident.id,
+                    kind="transition",
+                    actor="alertmanager",
+                    text=f"{previous} → resolved: every alert resolved",
+                    data={"from": previous, "to": IncidentStatus.RESOLVED.value},
+                    at=now,
+                )
+            )
+
+
+def more_severe(new: str, current: str) -> bool:
+    """Whether ``new`` is more severe than ``current``."""
+    return worst_severity([new, current]) == new and new != current
