@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import delete, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -35,6 +35,7 @@ from memory.models import (
     ProposalStatus,
     RemediationProposal,
     RunbookDocument,
+    SlackInstallation,
     TimelineEvent,
     WebhookDelivery,
     Workspace,
@@ -456,6 +457,30 @@ class HypothesisRepository(_Repo):
             await s.refresh(row)
             return row
 
+    async def for_incident(
+        self, *, workspace_id: str, incident_id: int, conversation_key: str | None = None
+    ) -> list[tuple[Hypothesis, int]]:
+        """Hypotheses of an incident (or its thread) with their net votes, best first."""
+        votes = (
+            select(Feedback.hypothesis_id, func.sum(Feedback.vote).label("score"))
+            .where(Feedback.workspace_id == workspace_id)
+            .group_by(col(Feedback.hypothesis_id))
+            .subquery()
+        )
+        owner = col(Hypothesis.incident_id) == incident_id
+        if conversation_key:
+            owner = owner | (col(Hypothesis.conversation_key) == conversation_key)
+        stmt = (
+            select(Hypothesis, func.coalesce(votes.c.score, 0))
+            .outerjoin(votes, col(Hypothesis.id) == votes.c.hypothesis_id)
+            .where(Hypothesis.workspace_id == workspace_id)
+            .where(owner)
+            .order_by(col(Hypothesis.confidence).desc())
+        )
+        async with self._db.session() as s:
+            rows = (await s.exec(stmt)).all()
+        return [(h, int(score)) for h, score in rows]
+
     async def confirmed_faults(self, *, workspace_id: str, service: str) -> dict[str, int]:
         """Faults responders confirmed (net positive votes) for a service, with counts."""
         votes = (
@@ -734,6 +759,7 @@ class Repositories:
     audit: AuditRepository
     job_runs: JobRunRepository
     processed_events: ProcessedEventRepository
+    slack_installations: SlackInstallationRepository
 
     @classmethod
     def build(cls, db: Database) -> Repositories:
@@ -751,4 +777,85 @@ class Repositories:
             audit=AuditRepository(db),
             job_runs=JobRunRepository(db),
             processed_events=ProcessedEventRepository(db),
+            slack_installations=SlackInstallationRepository(db),
         )
+
+
+class SlackInstallationRepository(_Repo):
+    """Slack app installations (multi-workspace OAuth); one row per (workspace, installer).
+
+    The rows hold tokens: callers must never log them.
+    """
+
+    async def save(self, *, installation: SlackInstallation) -> SlackInstallation:
+        """Insert, or replace the row of the same (workspace, installer); safe under races."""
+        fields = installation.model_dump(exclude={"id"})
+        where = (
+            col(SlackInstallation.workspace_id) == installation.workspace_id,
+            col(SlackInstallation.installer_user_id) == installation.installer_user_id,
+        )
+        for _attempt in range(3):
+            async with self._db.session() as s:
+                res = await s.exec(update(SlackInstallation).where(*where).values(**fields))
+                await s.commit()
+                if getattr(res, "rowcount", 0) == 1:
+                    return (await s.exec(select(SlackInstallation).where(*where))).one()
+                row = SlackInstallation(**fields)
+                s.add(row)
+                try:
+                    await s.commit()
+                except IntegrityError:
+                    await s.rollback()  # another replica saved it first: update instead
+                    continue
+                await s.refresh(row)
+                return row
+        raise StorageError(  # pragma: no cover
+            f"slack installation {installation.workspace_id}: could not insert or update"
+        )
+
+    async def find(
+        self, *, workspace_id: str, installer_user_id: str | None = None
+    ) -> SlackInstallation | None:
+        """The latest installation of a workspace (of one installer, when given)."""
+        stmt = select(SlackInstallation).where(SlackInstallation.workspace_id == workspace_id)
+        if installer_user_id is not None:
+            stmt = stmt.where(SlackInstallation.installer_user_id == installer_user_id)
+        stmt = stmt.order_by(
+            col(SlackInstallation.installed_at).desc(), col(SlackInstallation.id).desc()
+        )
+        async with self._db.session() as s:
+            return (await s.exec(stmt.limit(1))).first()
+
+    async def find_bot(self, *, workspace_id: str) -> SlackInstallation | None:
+        """The latest installation of a workspace that still holds a bot token."""
+        stmt = (
+            select(SlackInstallation)
+            .where(SlackInstallation.workspace_id == workspace_id)
+            .where(col(SlackInstallation.bot_token).is_not(None))
+            .order_by(col(SlackInstallation.installed_at).desc(), col(SlackInstallation.id).desc())
+            .limit(1)
+        )
+        async with self._db.session() as s:
+            return (await s.exec(stmt)).first()
+
+    async def clear_bot(self, *, workspace_id: str) -> int:
+        """Forget the bot token of every installation of a workspace (tokens revoked)."""
+        stmt = (
+            update(SlackInstallation)
+            .where(col(SlackInstallation.workspace_id) == workspace_id)
+            .values(bot_token=None, bot_refresh_token=None, bot_token_expires_at=None)
+        )
+        async with self._db.session() as s:
+            res = await s.exec(stmt)
+            await s.commit()
+        return int(getattr(res, "rowcount", 0))
+
+    async def delete(self, *, workspace_id: str, installer_user_id: str | None = None) -> int:
+        """Delete a workspace's installations (of one installer, when given); the count."""
+        stmt = delete(SlackInstallation).where(col(SlackInstallation.workspace_id) == workspace_id)
+        if installer_user_id is not None:
+            stmt = stmt.where(col(SlackInstallation.installer_user_id) == installer_user_id)
+        async with self._db.session() as s:
+            res = await s.exec(stmt)
+            await s.commit()
+        return int(getattr(res, "rowcount", 0))
