@@ -102,3 +102,15 @@ async def test_postgres_migrates_from_empty(pg_server: PostgresServer | None):
             assert tables == len(SQLModel.metadata.tables) + 1  # + alembic_version
     finally:
         await drop_database(pg_server, name)
+
+
+async def test_migrations_match_the_models(database: Database):
+    """Alembic's head schema is exactly what memory/models.py declares (both backends)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    async with database.engine.connect() as conn:
+        diff = await conn.run_sync(
+            lambda c: compare_metadata(MigrationContext.configure(c), SQLModel.metadata)
+        )
+    assert diff == []
