@@ -114,3 +114,29 @@ def scenarios(
     else:
         for key, value in summary.items():
             print(f"{key:<14} {value}")
+
+
+@app.command("nab")
+def nab(
+    data: Annotated[Path, typer.Option("--data", help="NAB data directory (CSV series).")],
+    labels: Annotated[
+        Path, typer.Option("--labels", help="NAB labels file (combined_windows.json).")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line.")] = False,
+) -> None:
+    """Run our anomaly detector in streaming order over every series and score it as NAB does."""
+    from jobs.nab_eval import evaluate_nab  # noqa: PLC0415
+
+    def progress(name: str, done: int, total: int) -> None:
+        print(f"[{done}/{total}] {name}", file=sys.stderr)
+
+    try:
+        result = evaluate_nab(data=data, labels=labels, progress=progress)
+    except (CopilotError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:<14} {value}")
