@@ -140,3 +140,38 @@ def nab(
     else:
         for key, value in result.items():
             print(f"{key:<14} {value}")
+
+
+@app.command("forecast")
+def forecast(
+    data: Annotated[Path, typer.Option("--data", help="NAB directory (its realXXX series).")],
+    horizon: Annotated[str, typer.Option(help="Forecast horizon, e.g. 12h or 90m.")] = "12h",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line.")] = False,
+) -> None:
+    """Rolling-origin forecast evaluation: our model vs seasonal naive vs linear (sMAPE)."""
+    from datetime import timedelta  # noqa: PLC0415
+
+    from jobs.forecast_eval import evaluate_forecast  # noqa: PLC0415
+
+    units = {"m": 60, "h": 3600, "d": 86400}
+    if len(horizon) < 2 or horizon[-1] not in units or not horizon[:-1].isdigit():
+        print(
+            f"error: --horizon {horizon!r}: expected a number and m/h/d, e.g. 12h", file=sys.stderr
+        )
+        raise typer.Exit(2)
+    span = timedelta(seconds=int(horizon[:-1]) * units[horizon[-1]])
+    try:
+        result = evaluate_forecast(data=data, horizon=span)
+    except (CopilotError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    summary = {
+        k: result[k]
+        for k in ("series", "horizon", "smape_model", "smape_seasonal_naive", "smape_linear")
+    }
+    if as_json:
+        print(json.dumps(summary))
+    else:
+        for key, value in result.items():
+            if key != "per_series":
+                print(f"{key:<22} {value}")
