@@ -47,6 +47,23 @@ class SlackConfig(BaseModel):
     default_channel: str | None = Field(
         default=None, description="Channel id for notifications without a routed channel."
     )
+    client_id: str | None = Field(
+        default=None, description="OAuth client id (multi-workspace installs from /slack/install)."
+    )
+    client_secret: SecretStr | None = Field(
+        default=None, description="OAuth client secret (multi-workspace installs)."
+    )
+    state_secret: SecretStr | None = Field(
+        default=None,
+        description="Key signing the OAuth state parameter (defaults to the client secret).",
+    )
+    redirect_url: str | None = Field(
+        default=None,
+        description="OAuth redirect URL registered in the app (https://HOST/slack/oauth_redirect).",
+    )
+    workers: int = Field(
+        default=16, ge=1, le=256, description="Slack jobs run at once per lane (the rest queue)."
+    )
 
     @property
     def configured(self) -> bool:
@@ -116,6 +133,8 @@ class Settings(BaseSettings):
             ("slack", "bot_token", self.slack.bot_token),
             ("slack", "signing_secret", self.slack.signing_secret),
             ("slack", "app_token", self.slack.app_token),
+            ("slack", "client_secret", self.slack.client_secret),
+            ("slack", "state_secret", self.slack.state_secret),
             ("llm", "api_key", self.llm.api_key),
             ("pagerduty", "api_token", self.pagerduty.api_token),
             ("pagerduty", "webhook_secret", self.pagerduty.webhook_secret),

@@ -1,6 +1,9 @@
-"""The ASGI app of ``sre-copilot serve``: health, readiness and metrics.
+"""The ASGI app of ``sre-copilot serve``: Slack, health, readiness and metrics.
 
-Slack events and webhooks are mounted here by later features.
+``/slack/events`` (events, slash commands, interactivity) is mounted when Slack is
+configured for HTTP mode; with OAuth also ``/slack/install`` and
+``/slack/oauth_redirect``. In Socket Mode the bot connects to Slack from the lifespan
+instead. Webhooks are mounted here by later features.
 
 ``/healthz`` answers as long as the process runs; ``/readyz`` checks the database
 and reports each integration; ``/metrics`` exposes the bot's own Prometheus metrics.
@@ -8,25 +11,43 @@ and reports each integration; ``/metrics`` exposes the bot's own Prometheus metr
 
 from __future__ import annotations
 
+import gc
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from bot.config import Settings
 from bot.container import Container
+from bot.slack.mode import SlackMode, missing_hint, resolve
 from tools.base import HealthState
 
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> Starlette:
-    """Build the ASGI app; the container opens in the lifespan."""
+def create_app(
+    settings: Settings,
+    *,
+    socket_mode: bool = False,
+    container_factory: Callable[[Settings], Container] = Container,
+) -> Starlette:
+    """Build the ASGI app; the container (and Slack) open in the lifespan.
+
+    Args:
+        settings: The settings.
+        socket_mode: Connect to Slack over Socket Mode instead of serving ``/slack/events``.
+        container_factory: Builds the container (tests and the demo swap the sources).
+
+    Raises:
+        ConfigError: Slack settings are inconsistent, or Socket Mode lacks a token.
+    """
+    slack_setup = resolve(settings.slack, socket_mode=socket_mode)
     registry = CollectorRegistry()
     requests_total = Counter(
         "sre_copilot_http_requests",
@@ -34,11 +55,12 @@ def create_app(settings: Settings) -> Starlette:
         ["route", "status"],
         registry=registry,
     )
-    state: dict[str, Container] = {}
+    state: dict[str, Any] = {}
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        async with Container(settings) as container:
+        async with AsyncExitStack() as stack:
+            container = await stack.enter_async_context(container_factory(settings))
             state["container"] = container
             for health in container.static_health():
                 if health.state is HealthState.NOT_CONFIGURED:
@@ -46,15 +68,45 @@ def create_app(settings: Settings) -> Starlette:
             for info in container.registry.list():
                 if not info.enabled:
                     logger.info("tool %s disabled: %s", info.name, info.reason)
-            yield
-            state.clear()
+            if slack_setup is None:
+                logger.warning("Slack events not served: %s", missing_hint(settings.slack))
+            else:
+                from bot.slack.runtime import SlackRuntime  # noqa: PLC0415  (Slack libs only when used)
+
+                state["slack"] = await stack.enter_async_context(
+                    SlackRuntime(
+                        config=settings.slack,
+                        setup=slack_setup,
+                        chat=container.chat,
+                        repos=container.repos,
+                        digest_cron=settings.jobs.digest_cron,
+                    )
+                )
+            # Everything built so far lives as long as the process: keep it out of the
+            # garbage collector's full scans, whose pauses (~150 ms with the imported
+            # libraries) otherwise stall request handling, e.g. Slack's acks.
+            gc.freeze()
+            try:
+                yield
+            finally:
+                gc.unfreeze()
+                state.clear()
 
     async def healthz(_request: Request) -> Response:
         requests_total.labels(route="/healthz", status="200").inc()
         return JSONResponse({"status": "ok"})
 
+    async def slack(request: Request) -> Response:
+        runtime = state.get("slack")
+        if runtime is None:
+            requests_total.labels(route=request.url.path, status="503").inc()
+            return JSONResponse({"status": "starting"}, status_code=503)
+        response: Response = await runtime.handle(request)
+        requests_total.labels(route=request.url.path, status=str(response.status_code)).inc()
+        return response
+
     async def readyz(_request: Request) -> Response:
-        container = state.get("container")
+        container: Container | None = state.get("container")
         if container is None:
             requests_total.labels(route="/readyz", status="503").inc()
             return JSONResponse({"status": "starting"}, status_code=503)
@@ -76,11 +128,14 @@ def create_app(settings: Settings) -> Starlette:
     async def metrics(_request: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    return Starlette(
-        routes=[
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/metrics", metrics),
-        ],
-        lifespan=lifespan,
-    )
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+    ]
+    if slack_setup is not None and slack_setup.serves_http_events:
+        routes.append(Route("/slack/events", slack, methods=["POST"]))
+    if slack_setup is not None and slack_setup.mode is SlackMode.OAUTH:
+        routes.append(Route("/slack/install", slack, methods=["GET"]))
+        routes.append(Route("/slack/oauth_redirect", slack, methods=["GET"]))
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -107,6 +107,7 @@ class Incident(SQLModel, table=True):
     acknowledged_at: datetime | None = _opt_ts()
     mitigated_at: datetime | None = _opt_ts()
     resolved_at: datetime | None = _opt_ts()
+    notified_at: datetime | None = _opt_ts()
     created_at: datetime = _ts()
     updated_at: datetime = _ts()
 
@@ -311,3 +312,49 @@ ALL_TABLES = [
     JobRun,
     ProcessedEvent,
 ]
+
+
+class SlackInstallation(SQLModel, table=True):
+    """A Slack app installation (multi-workspace OAuth): one row per (workspace, installer).
+
+    ``workspace_id`` is the Slack team id (the enterprise id for an org-wide install).
+    Tokens are stored as Slack returned them, in plain text, like slack_sdk's own SQL
+    stores: protect the database (and its backups) accordingly, and never log these
+    columns. Rows are written by ``bot.slack.installation_store`` only.
+    """
+
+    __table_args__ = (
+        UniqueConstraint(
+            "workspace_id", "installer_user_id", name="uq_slackinstallation_installer"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: str = _ws()
+    enterprise_id: str | None = Field(default=None, max_length=64)
+    enterprise_name: str | None = Field(default=None, max_length=200)
+    enterprise_url: str | None = Field(default=None, max_length=500)
+    team_name: str | None = Field(default=None, max_length=200)
+    is_enterprise_install: bool = Field(default=False)
+    app_id: str | None = Field(default=None, max_length=64)
+    bot_id: str | None = Field(default=None, max_length=64)
+    bot_user_id: str | None = Field(default=None, max_length=64)
+    bot_token: str | None = Field(default=None)
+    bot_scopes: str = Field(default="")
+    bot_refresh_token: str | None = Field(default=None)
+    bot_token_expires_at: datetime | None = _opt_ts()
+    installer_user_id: str = Field(max_length=64)
+    user_token: str | None = Field(default=None)
+    user_scopes: str = Field(default="")
+    user_refresh_token: str | None = Field(default=None)
+    user_token_expires_at: datetime | None = _opt_ts()
+    incoming_webhook_url: str | None = Field(default=None)
+    incoming_webhook_channel: str | None = Field(default=None, max_length=200)
+    incoming_webhook_channel_id: str | None = Field(default=None, max_length=64)
+    incoming_webhook_configuration_url: str | None = Field(default=None)
+    token_type: str | None = Field(default=None, max_length=32)
+    custom_values: dict[str, Any] = _json()
+    installed_at: datetime = _ts(index=True)
+
+
+ALL_TABLES.append(SlackInstallation)

@@ -1,0 +1,121 @@
+"""Block actions: 👍/👎 per hypothesis, "show evidence", "investigate again"."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack import blocks
+from bot.slack.listeners.common import workspace_of
+from bot.slack.services import SlackServices
+
+logger = logging.getLogger(__name__)
+
+
+def _hypothesis_id(action: dict[str, Any]) -> int | None:
+    try:
+        return int(str(action.get("value")))
+    except ValueError:
+        logger.warning("action %s carries no hypothesis id", action.get("action_id"))
+        return None
+
+
+def _where(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(channel, thread_ts) of the message holding the clicked button."""
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
+        "channel_id"
+    )
+    message = body.get("message") or {}
+    thread_ts = message.get("thread_ts") or message.get("ts")
+    return channel, thread_ts
+
+
+def register(app: AsyncApp, services: SlackServices) -> None:
+    """Register the block action listeners."""
+
+    def feedback(vote: int) -> Any:
+        async def on_feedback(
+            ack: AsyncAck,
+            body: dict[str, Any],
+            action: dict[str, Any],
+            context: AsyncBoltContext,
+            client: AsyncWebClient,
+        ) -> None:
+            await ack()
+            hypothesis_id = _hypothesis_id(action)
+            if hypothesis_id is None:
+                return
+            channel, thread_ts = _where(body)
+            services.intake.submit(
+                functools.partial(
+                    services.record_feedback,
+                    client=client,
+                    workspace_id=workspace_of(context, body),
+                    user_id=str((body.get("user") or {}).get("id") or ""),
+                    channel=channel,
+                    thread_ts=thread_ts,
+                    hypothesis_id=hypothesis_id,
+                    vote=vote,
+                ),
+                label=f"feedback {vote:+d} on {hypothesis_id}",
+            )
+
+        return on_feedback
+
+    async def on_show_evidence(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+    ) -> None:
+        await ack()
+        hypothesis_id = _hypothesis_id(action)
+        if hypothesis_id is None:
+            return
+        services.intake.submit(
+            functools.partial(
+                services.show_evidence,
+                client=client,
+                workspace_id=workspace_of(context, body),
+                trigger_id=str(body.get("trigger_id") or ""),
+                hypothesis_id=hypothesis_id,
+            ),
+            label=f"show evidence {hypothesis_id}",
+        )
+
+    async def on_rerun(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+    ) -> None:
+        await ack()
+        channel, thread_ts = _where(body)
+        question = str(action.get("value") or "").strip()
+        if not channel or not thread_ts or not question:
+            return
+        services.intake.submit(
+            functools.partial(
+                services.answer_in_thread,
+                client=client,
+                workspace_id=workspace_of(context, body),
+                channel=channel,
+                thread_ts=thread_ts,
+                text=question,
+                user_id=(body.get("user") or {}).get("id"),
+            ),
+            label="investigate again",
+        )
+
+    app.action(blocks.ACTION_FEEDBACK_UP)(feedback(1))
+    app.action(blocks.ACTION_FEEDBACK_DOWN)(feedback(-1))
+    app.action(blocks.ACTION_SHOW_EVIDENCE)(on_show_evidence)
+    app.action(blocks.ACTION_RERUN)(on_rerun)

@@ -1,0 +1,63 @@
+"""View submissions: the ``/sre ask`` form."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack import blocks, messages
+from bot.slack.listeners.common import workspace_of
+from bot.slack.services import SlackServices
+
+logger = logging.getLogger(__name__)
+
+
+def submitted_question(view: dict[str, Any]) -> str:
+    """The text typed in the ask form."""
+    values = (view.get("state") or {}).get("values") or {}
+    field = (values.get(blocks.ASK_BLOCK) or {}).get(blocks.ASK_INPUT) or {}
+    return str(field.get("value") or "").strip()
+
+
+def register(app: AsyncApp, services: SlackServices) -> None:
+    """Register the view listeners."""
+
+    async def on_ask_submit(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        view: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+    ) -> None:
+        question = submitted_question(view)
+        if not question:
+            await ack(response_action="errors", errors={blocks.ASK_BLOCK: messages.ASK_EMPTY})
+            return
+        await ack()
+        try:
+            channel = str(json.loads(view.get("private_metadata") or "{}").get("channel") or "")
+        except (json.JSONDecodeError, AttributeError):
+            channel = ""
+        if not channel:
+            logger.warning("ask form submitted without a channel: dropped")
+            return
+        services.intake.submit(
+            functools.partial(
+                services.answer_in_channel,
+                client=client,
+                workspace_id=workspace_of(context, body),
+                channel=channel,
+                text=question,
+                user_id=str((body.get("user") or {}).get("id") or ""),
+            ),
+            label="ask form",
+        )
+
+    app.view(blocks.VIEW_ASK)(on_ask_submit)

@@ -1,0 +1,451 @@
+"""What the Slack listeners delegate to, after ``ack()``.
+
+:class:`SlackServices` turns Slack inputs into :class:`bot.chat.ChatService` calls
+and Block Kit outputs: post a placeholder in the thread at once, ask ChatService,
+``chat.update`` the placeholder with the answer (continuation messages and files
+in the thread), record 👍/👎, open the evidence modal, publish the App Home tab.
+
+Work runs in two lanes (:class:`bot.slack.work.BackgroundWork` pools):
+
+* ``intake`` — quick steps, right after the ack: dedupe, the placeholder, votes,
+  modals (whose ``trigger_id`` expires 3 s after the click), the App Home tab;
+* ``answers`` — ChatService, then ``chat.update`` and uploads.
+
+So a backlog of investigations never delays a placeholder or a modal. Listeners
+submit to ``intake``; the answering methods hand over to ``answers`` themselves.
+
+Slack redelivers an event it thinks was not acknowledged, with ``X-Slack-Retry-Num``.
+Every event-driven answer first claims the event id in the database
+(:meth:`memory.repositories.ProcessedEventRepository.first_time`): the first claim
+wins on any replica, later deliveries are dropped, so there are no duplicate replies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from agents.reply import Evidence, Reply
+from bot.chat import ChatService
+from bot.slack import blocks, messages
+from bot.slack.membership import ThreadMembership, conversation_key
+from bot.slack.mrkdwn import escape, truncate
+from bot.slack.work import BackgroundWork
+from memory.models import ProposalStatus
+from memory.repositories import Repositories
+
+logger = logging.getLogger(__name__)
+
+DIGEST_JOB = "digest"
+"""Name of the weekly digest job in ``jobrun`` (shown on the App Home tab)."""
+
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+_UNREACHABLE_CHANNEL = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+_UNRENDERABLE = frozenset({"invalid_blocks", "msg_too_long", "invalid_blocks_format"})
+
+
+def strip_mentions(text: str, bot_user_id: str | None) -> str:
+    """``text`` without the mention(s) of the bot, trimmed."""
+    if bot_user_id:
+        text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def mentions(text: str, user_id: str | None) -> bool:
+    """Whether ``text`` mentions ``user_id``."""
+    return bool(user_id) and any(m.group(1) == user_id for m in _MENTION.finditer(text))
+
+
+class SlackServices:
+    """The Slack workflows, over ChatService and the repositories."""
+
+    def __init__(
+        self,
+        *,
+        chat: ChatService,
+        repos: Repositories,
+        intake: BackgroundWork,
+        answers: BackgroundWork,
+        digest_cron: str = "0 9 * * mon",
+        membership: ThreadMembership | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.chat = chat
+        self.repos = repos
+        self.intake = intake
+        self.answers = answers
+        self.membership = membership or ThreadMembership(repos=repos)
+        self.digest_cron = digest_cron
+        self.clock = clock
+        self._known_workspaces: set[str] = set()
+
+    # --- dedupe --------------------------------------------------------------------
+
+    async def first_time(self, *, workspace_id: str, event_id: str) -> bool:
+        """Claim an event id; ``False`` when another delivery (any replica) claimed it."""
+        if workspace_id not in self._known_workspaces:
+            await self.repos.workspaces.ensure(workspace_id=workspace_id)
+            self._known_workspaces.add(workspace_id)
+        fresh = await self.repos.processed_events.first_time(
+            workspace_id=workspace_id, event_id=event_id
+        )
+        if not fresh:
+            logger.info("event %s of %s already handled: duplicate dropped", event_id, workspace_id)
+        return fresh
+
+    # --- answering -----------------------------------------------------------------
+
+    async def answer_in_thread(
+        self,
+        *,
+        client: AsyncWebClient,
+        workspace_id: str,
+        channel: str,
+        thread_ts: str,
+        text: str,
+        user_id: str | None,
+        event_id: str | None = None,
+    ) -> None:
+        """Placeholder in the thread now; the answer replaces it (``answers`` lane)."""
+        if event_id is not None and not await self.first_time(
+            workspace_id=workspace_id, event_id=event_id
+        ):
+            return
+        holder = blocks.placeholder()
+        posted = await client.chat_postMessage(
+            channel=channel, thread_ts=thread_ts, text=holder.text, blocks=holder.blocks
+        )
+        self.membership.remember(workspace_id=workspace_id, channel=channel, thread_ts=thread_ts)
+        self.answers.submit(
+            functools.partial(
+                self._answer_into,
+                client=client,
+                workspace_id=workspace_id,
+                channel=channel,
+                thread_ts=thread_ts,
+                placeholder_ts=str(posted["ts"]),
+                text=text,
+                user_id=user_id,
+            ),
+            label=f"answer in {channel}/{thread_ts}",
+        )
+
+    async def answer_followup(
+        self,
+        *,
+        client: AsyncWebClient,
+        workspace_id: str,
+        channel: str,
+        thread_ts: str,
+        text: str,
+        user_id: str | None,
+        event_id: str,
+        bot_user_id: str | None,
+        bot_id: str | None,
+    ) -> None:
+        """Answer a thread message without a mention, if the bot takes part in the thread."""
+        if not await self.membership.takes_part(
+            client=client,
+            workspace_id=workspace_id,
+            channel=channel,
+            thread_ts=thread_ts,
+            bot_user_id=bot_user_id,
+            bot_id=bot_id,
+        ):
+            return
+        await self.answer_in_thread(
+            client=client,
+            workspace_id=workspace_id,
+            channel=channel,
+            thread_ts=thread_ts,
+            text=text,
+            user_id=user_id,
+            event_id=event_id,
+        )
+
+    async def answer_in_channel(
+        self,
+        *,
+        client: AsyncWebClient,
+        workspace_id: str,
+        channel: str,
+        text: str,
+        user_id: str,
+        respond: AsyncRespond | None = None,
+    ) -> None:
+        """A slash command or form question: the placeholder starts a new thread."""
+        holder = blocks.placeholder(
+            text=messages.PLACEHOLDER_COMMAND.format(user=user_id, question=escape(text))
+        )
+        try:
+            posted = await client.chat_postMessage(
+                channel=channel, text=holder.text, blocks=holder.blocks
+            )
+        except SlackApiError as exc:
+            if exc.response.get("error") not in _UNREACHABLE_CHANNEL or respond is None:
+                raise
+            await respond(text=messages.NOT_IN_CHANNEL, response_type="ephemeral")
+            return
+        ts = str(posted["ts"])
+        self.membership.remember(workspace_id=workspace_id, channel=channel, thread_ts=ts)
+        self.answers.submit(
+            functools.partial(
+                self._answer_into,
+                client=client,
+                workspace_id=workspace_id,
+                channel=channel,
+                thread_ts=ts,
+                placeholder_ts=ts,
+                text=text,
+                user_id=user_id,
+                asked_by=user_id,
+            ),
+            label=f"answer in {channel}/{ts}",
+        )
+
+    async def answer_ephemeral(
+        self,
+        *,
+        workspace_id: str,
+        channel: str,
+        text: str,
+        user_id: str,
+        respond: AsyncRespond,
+    ) -> None:
+        """A command only the asker sees (``/sre status``), through ``response_url``."""
+        reply = await self._ask(
+            workspace_id=workspace_id,
+            key=f"slack:{channel}:command:{user_id}",
+            text=text,
+            user_id=user_id,
+        )
+        first = blocks.render_reply(reply).messages[0]
+        await respond(text=first.text, blocks=first.blocks, response_type="ephemeral")
+
+    async def _ask(self, *, workspace_id: str, key: str, text: str, user_id: str | None) -> Reply:
+        try:
+            return await self.chat.handle(
+                workspace_id=workspace_id, conversation_key=key, text=text, user_id=user_id
+            )
+        except Exception:  # boundary: the user gets a short message, the log the cause
+            logger.exception("answering %s failed", key)
+            return Reply(kind="error", text=messages.FAILED)
+
+    async def _answer_into(
+        self,
+        *,
+        client: AsyncWebClient,
+        workspace_id: str,
+        channel: str,
+        thread_ts: str,
+        placeholder_ts: str,
+        text: str,
+        user_id: str | None,
+        asked_by: str | None = None,
+    ) -> None:
+        reply = await self._ask(
+            workspace_id=workspace_id,
+            key=conversation_key(channel, thread_ts),
+            text=text,
+            user_id=user_id,
+        )
+        await self.deliver(
+            client=client,
+            channel=channel,
+            thread_ts=thread_ts,
+            placeholder_ts=placeholder_ts,
+            reply=reply,
+            question=text,
+            asked_by=asked_by,
+        )
+
+    async def deliver(
+        self,
+        *,
+        client: AsyncWebClient,
+        channel: str,
+        thread_ts: str,
+        placeholder_ts: str,
+        reply: Reply,
+        question: str | None,
+        asked_by: str | None = None,
+    ) -> None:
+        """Replace the placeholder with the reply; the rest follows in the thread."""
+        rendered = blocks.render_reply(reply, question=question, asked_by=asked_by)
+        first, *rest = rendered.messages
+        try:
+            await client.chat_update(
+                channel=channel, ts=placeholder_ts, text=first.text, blocks=first.blocks
+            )
+        except SlackApiError as exc:
+            if exc.response.get("error") not in _UNRENDERABLE:
+                raise
+            # Never leave the placeholder behind: fall back to plain text plus the file.
+            logger.warning(
+                "Slack refused the answer's blocks in %s (%s): sent as text and a file",
+                channel,
+                exc.response.get("error"),
+            )
+            text = escape(truncate(reply.text, blocks.FALLBACK_TEXT_LIMIT))
+            plain = blocks.error_message(f"{text}\n_{messages.RENDER_FAILED}_")
+            await client.chat_update(
+                channel=channel, ts=placeholder_ts, text=plain.text, blocks=plain.blocks
+            )
+            rest = []
+            rendered = blocks.RenderedReply(messages=[plain], overflow=blocks.reply_markdown(reply))
+        for msg in rest:
+            await client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts, text=msg.text, blocks=msg.blocks
+            )
+        for att in reply.attachments:
+            path = Path(att.path)
+            if not await asyncio.to_thread(path.is_file):
+                logger.warning("attachment %s is missing: not uploaded", att.filename)
+                continue
+            await self._upload(
+                client=client,
+                channel=channel,
+                thread_ts=thread_ts,
+                filename=att.filename,
+                title=att.title,
+                file=str(path),
+            )
+        if rendered.overflow is not None:
+            await self._upload(
+                client=client,
+                channel=channel,
+                thread_ts=thread_ts,
+                filename=blocks.OVERFLOW_FILENAME,
+                title="Full answer",
+                content=rendered.overflow,
+            )
+
+    async def _upload(
+        self,
+        *,
+        client: AsyncWebClient,
+        channel: str,
+        thread_ts: str,
+        filename: str,
+        title: str,
+        file: str | None = None,
+        content: str | None = None,
+    ) -> None:
+        """Upload a file into the thread (files upload v2); a refusal is logged, not raised."""
+        try:
+            await client.files_upload_v2(
+                channel=channel,
+                thread_ts=thread_ts,
+                filename=filename,
+                title=title,
+                **({"file": file} if file is not None else {"content": content}),
+            )
+        except SlackApiError as exc:
+            logger.warning(
+                "could not upload %s to %s (%s)", filename, channel, exc.response.get("error")
+            )
+
+    # --- hypotheses ----------------------------------------------------------------
+
+    async def record_feedback(
+        self,
+        *,
+        client: AsyncWebClient,
+        workspace_id: str,
+        user_id: str,
+        channel: str | None,
+        thread_ts: str | None,
+        hypothesis_id: int,
+        vote: int,
+    ) -> None:
+        """Store a 👍 (``vote=1``) or 👎 (``-1``) and thank the voter (ephemeral)."""
+        try:
+            await self.repos.hypotheses.vote(
+                workspace_id=workspace_id, hypothesis_id=hypothesis_id, user_id=user_id, vote=vote
+            )
+        except LookupError:
+            text = messages.HYPOTHESIS_GONE
+        else:
+            row = await self.repos.hypotheses.get(
+                workspace_id=workspace_id, hypothesis_id=hypothesis_id
+            )
+            score = await self.repos.hypotheses.score(
+                workspace_id=workspace_id, hypothesis_id=hypothesis_id
+            )
+            template = messages.FEEDBACK_UP if vote > 0 else messages.FEEDBACK_DOWN
+            text = template.format(title=escape(row.title if row else "?"), score=score)
+        logger.info("feedback %+d on hypothesis %s in %s", vote, hypothesis_id, workspace_id)
+        if channel is None:
+            return
+        kwargs: dict[str, Any] = {"channel": channel, "user": user_id, "text": text}
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        await client.chat_postEphemeral(**kwargs)
+
+    async def show_evidence(
+        self,
+        *,
+        client: AsyncWebClient,
+        workspace_id: str,
+        trigger_id: str,
+        hypothesis_id: int,
+    ) -> None:
+        """Open the evidence modal of a stored hypothesis."""
+        row = await self.repos.hypotheses.get(
+            workspace_id=workspace_id, hypothesis_id=hypothesis_id
+        )
+        if row is None:
+            view = blocks.evidence_modal(
+                title=messages.HYPOTHESIS_GONE, confidence=0.0, evidence=[]
+            )
+        else:
+            evidence = []
+            for item in row.evidence:
+                try:
+                    evidence.append(Evidence.model_validate(item))
+                except ValidationError:
+                    logger.warning("hypothesis %s has a malformed evidence item", hypothesis_id)
+            view = blocks.evidence_modal(
+                title=row.title, confidence=row.confidence, evidence=evidence, service=row.service
+            )
+        await client.views_open(trigger_id=trigger_id, view=view)
+
+    # --- App Home ------------------------------------------------------------------
+
+    async def publish_home(
+        self, *, client: AsyncWebClient, workspace_id: str, user_id: str
+    ) -> None:
+        """Publish the App Home tab for one user (times in the user's time zone)."""
+        tz_offset = 0
+        try:
+            info = await client.users_info(user=user_id)
+            tz_offset = int((info.get("user") or {}).get("tz_offset") or 0)
+        except SlackApiError as exc:
+            logger.info(
+                "users.info %s failed (%s): times in UTC", user_id, exc.response.get("error")
+            )
+        incidents = await self.repos.incidents.list(workspace_id=workspace_id, open_only=True)
+        approvals = await self.repos.proposals.list(
+            workspace_id=workspace_id, status=ProposalStatus.PENDING
+        )
+        runs = await self.repos.job_runs.list(workspace_id=workspace_id, job=DIGEST_JOB, limit=1)
+        view = blocks.home_view(
+            incidents=incidents,
+            approvals=approvals,
+            last_digest=runs[0] if runs else None,
+            digest_cron=self.digest_cron,
+            now=self.clock(),
+            tz_offset_s=tz_offset,
+        )
+        await client.views_publish(user_id=user_id, view=view)
