@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agents.config import AgentConfig, LLMConfig
-from jobs.config import JobsConfig
+from jobs.config import IncidentConfig, JobsConfig
 from memory.config import DatabaseConfig, VectorStoreConfig
 from memory.errors import ConfigError
 from tools.config import AlertmanagerConfig, PagerDutyConfig, PrometheusConfig
@@ -71,6 +71,25 @@ class SlackConfig(BaseModel):
         return bool(self.bot_token and self.signing_secret)
 
 
+class WebhookConfig(BaseModel):
+    """Authentication of inbound webhooks (PagerDuty's secret lives in ``pagerduty``)."""
+
+    alertmanager_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token Alertmanager sends (http_config.authorization.credentials).",
+    )
+    alertmanager_basic_user: str | None = Field(
+        default=None, description="Basic-auth user Alertmanager sends (http_config.basic_auth)."
+    )
+    alertmanager_basic_password: SecretStr | None = Field(
+        default=None, description="Basic-auth password Alertmanager sends."
+    )
+    allow_unauthenticated: bool = Field(
+        default=False,
+        description="Accept webhooks without credentials (only on a trusted network).",
+    )
+
+
 class WebConfig(BaseModel):
     """The ASGI server of ``sre-copilot serve``."""
 
@@ -116,6 +135,8 @@ class Settings(BaseSettings):
     slack: SlackConfig = Field(default_factory=SlackConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
+    webhooks: WebhookConfig = Field(default_factory=WebhookConfig)
+    incidents: IncidentConfig = Field(default_factory=IncidentConfig)
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:
@@ -138,6 +159,7 @@ class Settings(BaseSettings):
             ("llm", "api_key", self.llm.api_key),
             ("pagerduty", "api_token", self.pagerduty.api_token),
             ("pagerduty", "webhook_secret", self.pagerduty.webhook_secret),
+            ("webhooks", "alertmanager_token", self.webhooks.alertmanager_token),
         ]
 
     @property

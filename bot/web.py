@@ -3,7 +3,8 @@
 ``/slack/events`` (events, slash commands, interactivity) is mounted when Slack is
 configured for HTTP mode; with OAuth also ``/slack/install`` and
 ``/slack/oauth_redirect``. In Socket Mode the bot connects to Slack from the lifespan
-instead. Webhooks are mounted here by later features.
+instead. ``/webhooks/alertmanager`` and ``/webhooks/pagerduty`` take alert and incident events;
+the incident feed (Slack threads per incident) runs in the lifespan.
 
 ``/healthz`` answers as long as the process runs; ``/readyz`` checks the database
 and reports each integration; ``/metrics`` exposes the bot's own Prometheus metrics.
@@ -11,6 +12,7 @@ and reports each integration; ``/metrics`` exposes the bot's own Prometheus metr
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -23,12 +25,33 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from agents.reply import Reply
 from bot.config import Settings
 from bot.container import Container
 from bot.slack.mode import SlackMode, missing_hint, resolve
+from bot.webhooks import Ingestors, webhook_routes
+from jobs.ingest import AlertIngestor
+from jobs.notify import IncidentFeed, Investigate
+from jobs.pagerduty_ingest import PagerDutyIngestor
+from memory.models import Incident
 from tools.base import HealthState
 
 logger = logging.getLogger(__name__)
+
+
+def _investigator(container: Container) -> Investigate:
+    """Start an incident's investigation through the same ChatService as Slack."""
+
+    async def investigate(workspace_id: str, incident: Incident, key: str) -> Reply:
+        subject = incident.service or incident.title
+        return await container.chat.handle(
+            workspace_id=workspace_id,
+            conversation_key=key,
+            text=f"what's wrong with {subject}? (incident #{incident.id}: {incident.title})",
+            user_id="sre-copilot",
+        )
+
+    return investigate
 
 
 def create_app(
@@ -82,6 +105,28 @@ def create_app(
                         digest_cron=settings.jobs.digest_cron,
                     )
                 )
+            state["ingestors"] = Ingestors(
+                alerts=AlertIngestor(container.db, settings.incidents),
+                pagerduty=PagerDutyIngestor(container.db),
+            )
+            feed_task = None
+            stop_feed = asyncio.Event()
+            runtime = state.get("slack")
+            notifier_factory = getattr(runtime, "incident_notifier", None)
+            if notifier_factory is not None:
+                feed = IncidentFeed(
+                    db=container.db,
+                    notifier=notifier_factory(),
+                    config=settings.incidents,
+                    default_channel=settings.slack.default_channel,
+                    investigate=_investigator(container),
+                )
+                state["feed"] = feed
+                feed_task = asyncio.create_task(
+                    feed.run(stop_feed, interval_s=settings.incidents.feed_interval_s)
+                )
+            else:
+                logger.warning("incident threads are off: Slack is not configured")
             # Everything built so far lives as long as the process: keep it out of the
             # garbage collector's full scans, whose pauses (~150 ms with the imported
             # libraries) otherwise stall request handling, e.g. Slack's acks.
@@ -89,6 +134,9 @@ def create_app(
             try:
                 yield
             finally:
+                stop_feed.set()
+                if feed_task is not None:
+                    await feed_task
                 gc.unfreeze()
                 state.clear()
 
@@ -132,6 +180,7 @@ def create_app(
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
+        *webhook_routes(settings, lambda: state.get("ingestors")),
     ]
     if slack_setup is not None and slack_setup.serves_http_events:
         routes.append(Route("/slack/events", slack, methods=["POST"]))

@@ -56,6 +56,9 @@ class IncidentConfig(BaseModel):
     update_interval_s: float = Field(
         default=30.0, ge=0, description="At most one in-place thread update per incident per this."
     )
+    feed_interval_s: float = Field(
+        default=2.0, gt=0, description="How often the serving process checks for thread updates."
+    )
     auto_investigate: bool = Field(
         default=True, description="Start an investigation when an incident's thread is opened."
     )

@@ -23,14 +23,14 @@ receivers:
 """
 
 
-def start_alertmanager(*, binary: str, workdir: Path) -> ServerProcess:
+def start_alertmanager(*, binary: str, workdir: Path, config_text: str = CONFIG) -> ServerProcess:
     """Configure and start Alertmanager in ``workdir``; return once ``/-/ready`` answers.
 
     Raises:
         ServerStartError: The server exited or did not become ready (log tail included).
     """
     config = workdir / "alertmanager.yml"
-    config.write_text(CONFIG)
+    config.write_text(config_text)
     storage = workdir / "data"
     storage.mkdir(exist_ok=True)
 
