@@ -32,6 +32,12 @@ SLASH_HELP = (
     ("/sre runbook <symptom>", "find the runbook for a symptom or alert"),
     ("/sre oncall", "who is on call now"),
     ("/sre incidents", "open incidents"),
+    (
+        "/sre incident ack|investigate|mitigate|resolve <id> [reason]",
+        "move an incident forward (updates its thread)",
+    ),
+    ("/sre timeline <id>", "every event of an incident, with actor and time (only you see it)"),
+    ("/sre postmortem <id>", "draft the post-mortem and post it to the incident's thread"),
     ("/sre help", "this message"),
 )
 SLASH_HELP_FOOTER = (
@@ -45,3 +51,24 @@ HOME_NO_APPROVALS = "Nothing waiting for approval."
 HOME_NO_DIGEST = "No weekly digest yet (scheduled `{cron}`)."
 
 EVIDENCE_NONE = "No evidence was recorded for this hypothesis."
+
+INCIDENT_USAGE = (
+    "Usage: `/sre incident ack|investigate|mitigate|resolve <id> [reason]`, "
+    "e.g. `/sre incident ack 42`."
+)
+TIMELINE_USAGE = "Usage: `/sre timeline <id>`, e.g. `/sre timeline 42`."
+POSTMORTEM_USAGE = "Usage: `/sre postmortem <id>`, e.g. `/sre postmortem 42`."
+BAD_INCIDENT_ID = "`{value}` is not an incident id (a number, like `42`)."
+INCIDENT_REFUSED = ":no_entry: {reason}"
+INCIDENT_MOVED = "{emoji} <@{user}> marked incident #{id} *{status}*{reason}"
+INCIDENT_MOVED_EPHEMERAL = "Incident #{id} is now *{status}*."
+POSTMORTEM_TITLE = "Post-mortem (draft) of incident #{id}"
+POSTMORTEM_POSTED = ":memo: The post-mortem draft of incident #{id} is posted in <#{channel}>."
+POSTMORTEM_NOWHERE = (
+    "Incident #{id} has no Slack thread and this command came from nowhere I can post to."
+)
+POSTMORTEM_UPLOAD_FAILED = (
+    ":warning: I drafted the post-mortem of incident #{id} (it is stored on its timeline) "
+    "but Slack refused the upload: `{error}`."
+)
+TIMELINE_EMPTY = "No events recorded yet."
