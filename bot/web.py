@@ -111,6 +111,7 @@ def create_app(
             )
             feed_task = None
             stop_feed = asyncio.Event()
+            ingest_task = asyncio.create_task(state["ingestors"].alerts.run(stop_feed))
             runtime = state.get("slack")
             notifier_factory = getattr(runtime, "incident_notifier", None)
             if notifier_factory is not None:
@@ -135,6 +136,7 @@ def create_app(
                 yield
             finally:
                 stop_feed.set()
+                await ingest_task
                 if feed_task is not None:
                     await feed_task
                 gc.unfreeze()

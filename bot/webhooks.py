@@ -100,10 +100,8 @@ def webhook_routes(settings: Settings, ingestors: Callable[[], Ingestors | None]
             check_alertmanager_auth(request, config)
             body = await _read_body(request, settings.incidents.max_body_bytes)
             payload = parse_alertmanager(body)
-            ws = workspace(request)
-            await ing.alerts.claim_delivery(workspace_id=ws, body=body, source="alertmanager")
-            result = await ing.alerts.ingest_alertmanager(
-                workspace_id=ws, body=body, payload=payload
+            delivery_id = await ing.alerts.accept(
+                workspace_id=workspace(request), body=body, source="alertmanager"
             )
         except WebhookRejected as exc:
             logger.info("alertmanager webhook refused (%s): %s", exc.status, exc)
@@ -111,14 +109,9 @@ def webhook_routes(settings: Settings, ingestors: Callable[[], Ingestors | None]
         except DatabaseUnavailable as exc:
             logger.error("alertmanager webhook: %s", exc)
             return _reject(503, str(exc))  # Alertmanager retries 5xx: nothing is lost
+        # stored durably; deduplication and correlation follow within milliseconds
         return JSONResponse(
-            {
-                "ok": True,
-                "alerts": result.alerts,
-                "new_alerts": result.new_alerts,
-                "incidents_opened": result.incidents_opened,
-                "incidents_resolved": result.incidents_resolved,
-            }
+            {"ok": True, "delivery_id": delivery_id, "alerts": len(payload.alerts), "queued": True}
         )
 
     async def pagerduty(request: Request) -> Response:

@@ -79,6 +79,7 @@ class IngestResult(BaseModel):
     """What one delivery changed."""
 
     delivery_id: int | None = None
+    deliveries: int = 0
     alerts: int = 0
     new_alerts: int = 0
     incidents_opened: list[int] = Field(default_factory=list)
@@ -124,6 +125,7 @@ class AlertIngestor:
         self._db = db
         self._config = config
         self._lock = asyncio.Lock()
+        self.wake = asyncio.Event()
 
     async def claim_delivery(self, *, workspace_id: str, body: bytes, source: str) -> None:
         """Refuse an identical body seen within the replay window (409)."""
@@ -172,6 +174,128 @@ class AlertIngestor:
             s.add(delivery)
             await s.commit()
         return result
+
+    async def accept(self, *, workspace_id: str, body: bytes, source: str) -> int:
+        """Durably store a validated delivery for :meth:`process_pending`; one commit.
+
+        The replay check and the raw body go in one transaction, so a delivery is
+        either refused (409) or stored, never half of each. Returns the delivery id.
+        """
+        key = f"{source}:{hashlib.sha256(body).hexdigest()}"
+        now = utcnow()
+        async with self._db.session() as s:
+            await self._ensure_workspace(s, workspace_id)
+            seen = await s.get(ProcessedEvent, (workspace_id, key))
+            window = timedelta(seconds=self._config.replay_window_s)
+            if seen is not None and seen.received_at > now - window:
+                raise WebhookRejected(
+                    f"replayed delivery: an identical {source} webhook arrived at "
+                    f"{seen.received_at:%H:%M:%S}",
+                    status=409,
+                )
+            if seen is None:
+                s.add(ProcessedEvent(workspace_id=workspace_id, event_id=key, received_at=now))
+            else:
+                seen.received_at = now
+                s.add(seen)
+            delivery = WebhookDelivery(
+                workspace_id=workspace_id, source=source, body=body.decode("utf-8")
+            )
+            s.add(delivery)
+            await s.commit()
+            assert delivery.id is not None
+        self.wake.set()
+        return delivery.id
+
+    async def process_pending(self, *, limit: int = 500) -> IngestResult:
+        """Process stored, unprocessed Alertmanager deliveries in one transaction.
+
+        Deliveries are applied in arrival order. If the batch fails, each delivery is
+        retried alone so one bad delivery is marked with its error instead of blocking
+        the others.
+        """
+        async with self._lock:
+            async with self._db.session() as s:
+                rows = (
+                    await s.exec(
+                        select(WebhookDelivery)
+                        .where(WebhookDelivery.source == "alertmanager")
+                        .where(col(WebhookDelivery.processed_at).is_(None))
+                        .order_by(col(WebhookDelivery.id))
+                        .limit(limit)
+                    )
+                ).all()
+            if not rows:
+                return IngestResult()
+            try:
+                done = await self._process(list(rows))
+                done.deliveries = len(rows)
+                return done
+            except Exception:  # boundary: isolate the bad delivery, keep the rest
+                logger.exception("batch of %d deliveries failed; retrying one by one", len(rows))
+            total = IngestResult(deliveries=len(rows))
+            for row in rows:
+                try:
+                    part = await self._process([row])
+                except Exception as exc:  # boundary: record and move on
+                    await self._mark_failed(row, str(exc))
+                    continue
+                total.alerts += part.alerts
+                total.new_alerts += part.new_alerts
+                total.incidents_opened += part.incidents_opened
+                total.incidents_resolved += part.incidents_resolved
+            return total
+
+    async def _process(self, rows: list[WebhookDelivery]) -> IngestResult:
+        result = IngestResult()
+        by_workspace: dict[str, list[AMAlert]] = {}
+        for row in rows:
+            alerts = parse_alertmanager(row.body.encode("utf-8")).alerts
+            by_workspace.setdefault(row.workspace_id, []).extend(alerts)
+        now = utcnow()
+        async with self._db.session() as s:
+            for workspace_id, alerts in by_workspace.items():
+                await self._advisory_lock(s, workspace_id)
+                part = await self._apply(s, workspace_id, alerts)
+                result.alerts += part.alerts
+                result.new_alerts += part.new_alerts
+                result.incidents_opened += part.incidents_opened
+                result.incidents_resolved += part.incidents_resolved
+            await s.exec(
+                update(WebhookDelivery)
+                .where(col(WebhookDelivery.id).in_([r.id for r in rows]))
+                .values(processed_at=now)
+            )
+            await s.commit()
+        return result
+
+    async def _mark_failed(self, row: WebhookDelivery, error: str) -> None:
+        logger.error("delivery %s could not be processed: %s", row.id, error)
+        async with self._db.session() as s:
+            await s.exec(
+                update(WebhookDelivery)
+                .where(col(WebhookDelivery.id) == row.id)
+                .values(processed_at=utcnow(), error=error[:2000])
+            )
+            await s.commit()
+
+    async def run(self, stop: asyncio.Event, *, idle_s: float = 1.0) -> None:
+        """Process deliveries as they arrive until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                while (await self.process_pending()).deliveries:
+                    pass
+            except Exception:  # boundary: the processor must outlive one failure
+                logger.exception("alert processing failed")
+            self.wake.clear()
+            waiter = asyncio.ensure_future(self.wake.wait())
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait(
+                {waiter, stopper}, timeout=idle_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            waiter.cancel()
+            stopper.cancel()
+        await self.process_pending()
 
     async def _advisory_lock(self, s: AsyncSession, workspace_id: str) -> None:
         if self._db.backend == "postgresql":
