@@ -6,8 +6,9 @@ emitting several alert names from several pods, with Alertmanager's repeat
 notifications (duplicates) and flapping alerts, plus background noise alerts. Every
 alert carries its true fault in the annotation ``bench_true_fault``.
 
-The storm is replayed over loopback HTTP into ``sre-copilot``'s ASGI app (uvicorn,
-in-process), with Slack pointed at the loopback Slack stub, once per database. After
+The storm is replayed over loopback HTTP into ``sre-copilot serve`` (its own
+process), with Slack pointed at the loopback Slack stub, once per database.
+alerts_per_s counts from the first request until every delivery is processed. After
 the replay it waits for the incident feed to open and update threads, then prints
 one JSON line per database::
 
@@ -25,9 +26,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,13 +42,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
-import uvicorn
-from sqlmodel import select
+from sqlmodel import col, func, select
 
-from bot.config import load_settings
-from bot.web import create_app
 from memory.db import Database
-from memory.models import Alert
+from memory.models import Alert, WebhookDelivery
 from tests.servers.postgres import create_database, drop_database, postgres_server
 from tests.stubs.slack_api import BOT_TOKEN, SlackApiStub
 
@@ -61,52 +61,60 @@ ALERT_NAMES = {
 
 
 def generate(*, alerts: int, services: int, seed: int) -> list[dict[str, Any]]:
-    """Alertmanager payloads (one per service group, as group_by: [service] sends them)."""
+    """Alertmanager notifications as it sends them with ``group_by: [service]``.
+
+    Each active fault is a group whose notification lists every alert of the group
+    (several alert names × the affected pods); Alertmanager re-sends the group on
+    each ``group_interval`` while it changes, so the same alerts arrive many times
+    (duplicates), flapping ones alternating between firing and resolved.
+    """
     rng = random.Random(seed)
     names = [f"svc-{i:02d}" for i in range(services)]
     rng.shuffle(names)
-    faults = []
     start = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
-    # unrelated faults on disjoint services, overlapping in time
-    for i, svc in enumerate(names[:12]):
+    faults = []
+    for i, svc in enumerate(names[:12]):  # unrelated faults on disjoint services
         kind = rng.choice(list(ALERT_NAMES))
+        pods = [f"{svc}-{rng.randrange(16**6):06x}-{j}" for j in range(rng.randint(3, 12))]
         faults.append(
             {
                 "id": f"fault-{i}-{kind}",
                 "service": svc,
                 "kind": kind,
                 "at": start + timedelta(minutes=rng.randint(0, 90)),
-                "pods": [f"{svc}-{rng.randrange(16**6):06x}-{j}" for j in range(rng.randint(2, 5))],
+                "alerts": [(n, p) for n in ALERT_NAMES[kind] for p in pods],
+                "flapping": rng.random() < 0.3,
+                "first_round": rng.randint(0, 20),  # faults overlap, starting at different times
             }
         )
     noise_services = names[12:]
     payloads: list[dict[str, Any]] = []
-    produced = 0
-    flapping = {f["id"]: rng.random() < 0.3 for f in faults}
+    produced, round_no = 0, 0
     while produced < alerts:
-        if rng.random() < 0.92:
-            fault = rng.choice(faults)
-            name = rng.choice(ALERT_NAMES[fault["kind"]])
+        for fault in faults:
+            if round_no < fault["first_round"] or produced >= alerts:
+                continue
             group = []
-            for pod in fault["pods"]:
+            for name, pod in fault["alerts"]:
                 status = "firing"
-                if flapping[fault["id"]] and rng.random() < 0.35:
+                if fault["flapping"] and rng.random() < 0.3:
                     status = "resolved"
                 group.append(
                     _alert(
                         name, fault["service"], pod, status, fault["at"], fault["id"], fault["kind"]
                     )
                 )
-            payloads.append(_payload(group, fault["service"]))
+            payloads.append(_payload(group, fault["service"], round_no))
             produced += len(group)
-        else:
-            svc = rng.choice(noise_services)
-            noise_id = f"noise-{svc}"
+        for svc in rng.sample(noise_services, k=3):
             group = [
-                _alert("KubeJobFailed", svc, f"{svc}-cron-1", "firing", start, noise_id, "noise")
+                _alert(
+                    "KubeJobFailed", svc, f"{svc}-cron-1", "firing", start, f"noise-{svc}", "noise"
+                )
             ]
-            payloads.append(_payload(group, svc))
+            payloads.append(_payload(group, svc, round_no))
             produced += 1
+        round_no += 1
     return payloads
 
 
@@ -132,10 +140,11 @@ def _alert(
     }
 
 
-def _payload(alerts: list[dict[str, Any]], svc: str) -> dict[str, Any]:
+def _payload(alerts: list[dict[str, Any]], svc: str, round_no: int) -> dict[str, Any]:
     return {
         "version": "4",
-        "groupKey": f'{{}}:{{service="{svc}"}}',
+        # the round number stands for the notification's time: each one is a new delivery
+        "groupKey": f'{{}}:{{service="{svc}"}}#{round_no}',
         "status": "firing" if any(a["status"] == "firing" for a in alerts) else "resolved",
         "receiver": "sre-copilot",
         "groupLabels": {"service": svc},
@@ -159,8 +168,7 @@ async def replay(
     latencies: list[float] = []
     errors = 0
     queue: asyncio.Queue[bytes] = asyncio.Queue()
-    for i, p in enumerate(payloads):
-        p = dict(p, groupKey=f"{p['groupKey']}#{i}")  # Alertmanager's repeats differ in timing
+    for p in payloads:
         queue.put_nowait(json.dumps(p).encode())
     headers = {"authorization": f"Bearer {TOKEN}", "content-type": "application/json"}
 
@@ -183,51 +191,70 @@ async def replay(
     return time.perf_counter() - started, latencies, errors
 
 
+async def _unprocessed(db_url: str) -> int:
+    async with Database(db_url) as db, db.session() as s:
+        stmt = (
+            select(func.count())
+            .select_from(WebhookDelivery)
+            .where(col(WebhookDelivery.processed_at).is_(None))
+        )
+        return int((await s.exec(stmt)).one())
+
+
 async def run_one(
     db_name: str, db_url: str, payloads: list[dict[str, Any]], *, concurrency: int
 ) -> dict[str, Any]:
+    """Serve ``sre-copilot serve`` in its own process, replay, wait for processing and Slack."""
     alerts_total = sum(len(p["alerts"]) for p in payloads)
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp, SlackApiStub() as slack:
-        slack.record_calls = True
-        settings = load_settings(
-            data_dir=Path(tmp),
-            database={"url": db_url},
-            slack={
-                "bot_token": BOT_TOKEN,
-                "signing_secret": "bench-signing-secret",
-                "api_base_url": slack.base_url,
-                "default_channel": "CINCIDENTS",
-            },
-            webhooks={"alertmanager_token": TOKEN},
-            incidents={"notify_delay_s": 1.0, "update_interval_s": 5.0, "feed_interval_s": 0.5},
-        )
         port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(settings),
-                host="127.0.0.1",
-                port=port,
-                log_level="warning",
-                lifespan="on",
-            )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SRE_COPILOT_")}
+        env.update(
+            {
+                "SRE_COPILOT_DATA_DIR": tmp,
+                "SRE_COPILOT_DATABASE__URL": db_url,
+                "SRE_COPILOT_SLACK__BOT_TOKEN": BOT_TOKEN,
+                "SRE_COPILOT_SLACK__SIGNING_SECRET": "bench-signing-secret",
+                "SRE_COPILOT_SLACK__API_BASE_URL": slack.base_url,
+                "SRE_COPILOT_SLACK__DEFAULT_CHANNEL": "CINCIDENTS",
+                "SRE_COPILOT_WEBHOOKS__ALERTMANAGER_TOKEN": TOKEN,
+                "SRE_COPILOT_INCIDENTS__NOTIFY_DELAY_S": "1",
+                "SRE_COPILOT_INCIDENTS__UPDATE_INTERVAL_S": "5",
+                "SRE_COPILOT_INCIDENTS__FEED_INTERVAL_S": "0.5",
+                "SRE_COPILOT_LOG_LEVEL": "WARNING",
+            }
         )
-        serving = asyncio.create_task(server.serve())
-        while not server.started:  # noqa: ASYNC110  (uvicorn exposes a flag, not an event)
-            await asyncio.sleep(0.05)
+        exe = str(Path(sys.executable).parent / "sre-copilot")
+        server = subprocess.Popen(
+            [exe, "serve", "--port", str(port)], env=env, stdout=subprocess.DEVNULL
+        )
         try:
-            seconds, latencies, errors = await replay(
+            async with httpx.AsyncClient() as client:
+                for _ in range(300):
+                    try:
+                        if (
+                            await client.get(f"http://127.0.0.1:{port}/healthz")
+                        ).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    await asyncio.sleep(0.1)
+            started = time.perf_counter()
+            _, latencies, errors = await replay(
                 f"http://127.0.0.1:{port}/webhooks/alertmanager", payloads, concurrency=concurrency
             )
-            # let the feed open every thread and push its last updates
-            quiet_since, last = time.monotonic(), -1
+            while await _unprocessed(db_url):
+                await asyncio.sleep(0.05)
+            seconds = time.perf_counter() - started
+            quiet_since, last = time.monotonic(), -1  # let the feed open and update threads
             while time.monotonic() - quiet_since < 8:
                 count = len(slack.calls())
                 if count != last:
                     quiet_since, last = time.monotonic(), count
                 await asyncio.sleep(0.5)
         finally:
-            server.should_exit = True
-            await serving
+            server.terminate()
+            server.wait(30)
         messages = len(slack.calls("chat.postMessage")) + len(slack.calls("chat.update"))
     async with Database(db_url) as db, db.session() as s:
         rows = (await s.exec(select(Alert.incident_id, Alert.annotations))).all()

@@ -116,7 +116,7 @@ def start_copilot(
     port: int, stub: SlackApiStub, data_dir: Path, workers: int, database_url: str | None
 ) -> subprocess.Popen[bytes]:
     # The bench is the server's launcher: it sets the server's environment.
-    inherited = os.environ.items()  # noqa: TID251
+    inherited = os.environ.items()
     env = {k: v for k, v in inherited if not k.startswith("SRE_COPILOT_")}
     env.update(
         {
@@ -245,7 +245,7 @@ def timings(
 
 async def wait_answered(stub: SlackApiStub, sent_at: dict[str, float], limit_s: float) -> None:
     deadline = time.monotonic() + limit_s
-    while answers(stub, sent_at)[1] and time.monotonic() < deadline:  # noqa: ASYNC110
+    while answers(stub, sent_at)[1] and time.monotonic() < deadline:
         await asyncio.sleep(0.05)  # the stub records from another thread: poll it
 
 

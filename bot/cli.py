@@ -18,7 +18,9 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
+from bot.commands import digest as digest_commands
 from bot.commands import eval as eval_commands
+from bot.commands import jobs as jobs_commands
 from bot.commands import runbooks as runbooks_commands
 from bot.config import Settings, load_settings
 from memory.config import DatabaseConfig
@@ -40,6 +42,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(tool_app, name="tool")
 app.add_typer(runbooks_commands.app, name="runbooks")
 app.add_typer(eval_commands.app, name="eval")
+app.add_typer(jobs_commands.app, name="jobs")
+app.add_typer(digest_commands.app, name="digest")
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

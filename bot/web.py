@@ -103,6 +103,7 @@ def create_app(
                         chat=container.chat,
                         repos=container.repos,
                         digest_cron=settings.jobs.digest_cron,
+                        postmortem_on_resolve=settings.incidents.postmortem_on_resolve,
                     )
                 )
             state["ingestors"] = Ingestors(

@@ -17,11 +17,12 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy import text, update
+from sqlalchemy import JSON, bindparam, insert, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -39,7 +40,7 @@ from memory.models import (
     WebhookDelivery,
     Workspace,
 )
-from memory.types import utcnow
+from memory.types import UTCDateTime, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -307,127 +308,191 @@ class AlertIngestor:
     async def _apply(
         self, s: AsyncSession, workspace_id: str, alerts: Sequence[AMAlert]
     ) -> IngestResult:
+        """Dedupe, correlate and write a batch with bulk statements (no per-alert flushes)."""
         result = IngestResult(alerts=len(alerts))
         now = utcnow()
         prints = [a.fingerprint or _fingerprint(a.labels) for a in alerts]
         existing = {
-            row.fingerprint: row
-            for row in (
+            str(fp): _Known(id=int(aid or 0), status=str(status), incident_id=inc)
+            for aid, fp, status, inc in (
                 await s.exec(
-                    select(Alert)
+                    select(Alert.id, Alert.fingerprint, Alert.status, Alert.incident_id)
                     .where(Alert.workspace_id == workspace_id)
                     .where(col(Alert.fingerprint).in_(set(prints)))
                 )
             ).all()
         }
+        keyed = [correlation_key(a.labels, self._config.correlation) for a in alerts]
         open_incidents: dict[str, Incident] = {}
-        keys = {}
-        for alert in alerts:
-            key, _window = correlation_key(alert.labels, self._config.correlation)
-            keys[id(alert)] = key
-        if keys:
-            rows = (
-                await s.exec(
-                    select(Incident)
-                    .where(Incident.workspace_id == workspace_id)
-                    .where(col(Incident.correlation_key).in_(set(keys.values())))
-                    .where(Incident.status != IncidentStatus.RESOLVED)
+        by_id: dict[int, Incident] = {}
+        wanted_ids = {r.incident_id for r in existing.values() if r.incident_id is not None}
+        if keyed or wanted_ids:
+            stmt = (
+                select(Incident)
+                .where(Incident.workspace_id == workspace_id)
+                .where(Incident.status != IncidentStatus.RESOLVED)
+                .where(
+                    col(Incident.correlation_key).in_({k for k, _ in keyed})
+                    | col(Incident.id).in_(wanted_ids or {-1})
                 )
-            ).all()
-            for inc in rows:
-                assert inc.correlation_key is not None
-                open_incidents[inc.correlation_key] = inc
-        events: list[TimelineEvent] = []
+            )
+            for inc in (await s.exec(stmt)).all():
+                assert inc.id is not None
+                by_id[inc.id] = inc
+                if inc.correlation_key is not None:
+                    open_incidents[inc.correlation_key] = inc
+        # fold the batch per fingerprint: last state wins, every arrival counts
+        state: dict[str, dict[str, Any]] = {}
+        events: list[dict[str, Any]] = []
         touched: dict[int, Incident] = {}
-        for alert, fp in zip(alerts, prints, strict=True):
+        for alert, fp, (key, window) in zip(alerts, prints, keyed, strict=True):
             status = AlertStatus(alert.status)
             summary = alert.annotations.get("summary") or alert.annotations.get("description", "")
-            row = existing.get(fp)
-            if row is None:
-                row = Alert(
-                    workspace_id=workspace_id,
-                    fingerprint=fp,
-                    name=alert.labels.get("alertname", "unknown"),
-                    status=status,
-                    severity=alert.labels.get("severity", "warning"),
-                    service=alert.labels.get("service"),
-                    labels=alert.labels,
-                    annotations=alert.annotations,
-                    starts_at=alert.startsAt,
-                    ends_at=alert.endsAt if status == AlertStatus.RESOLVED else None,
-                    last_seen_at=now,
-                    occurrences=1,
-                )
-                existing[fp] = row
-                result.new_alerts += 1
-                changed = True
-            else:
-                changed = row.status != status
-                row.status = status
-                row.labels = alert.labels
-                row.annotations = alert.annotations or row.annotations
-                row.ends_at = alert.endsAt if status == AlertStatus.RESOLVED else None
-                row.last_seen_at = now
-                row.occurrences += 1
-            incident = await self._incident_for(
-                s, workspace_id, row, keys[id(alert)], alert, summary, open_incidents, now, result
+            known = existing.get(fp)
+            current = state.get(fp)
+            previous = (
+                current["status"]
+                if current is not None
+                else (AlertStatus(known.status) if known is not None else None)
             )
-            if incident is None:
-                s.add(row)
-                continue
-            assert incident.id is not None
-            row.incident_id = incident.id
-            s.add(row)
-            touched[incident.id] = incident
-            if changed:
-                verb = "resolved" if status == AlertStatus.RESOLVED else "firing"
-                events.append(
-                    TimelineEvent(
-                        workspace_id=workspace_id,
-                        incident_id=incident.id,
-                        kind="alert",
-                        actor="alertmanager",
-                        text=f"{row.name} {verb}" + (f": {summary}" if summary else ""),
-                        data={"fingerprint": fp, "status": status.value},
-                        at=now,
-                    )
+            incident_id = (
+                current["incident_id"]
+                if current is not None
+                else (known.incident_id if known is not None else None)
+            )
+            incident = by_id.get(incident_id) if incident_id is not None else None
+            if incident is None and status == AlertStatus.FIRING:
+                incident = self._correlate(
+                    workspace_id, key, window, alert, summary, open_incidents, now
                 )
-        await s.flush()
+                if incident.id is None:
+                    s.add(incident)
+                    await s.flush()
+                    assert incident.id is not None
+                    result.incidents_opened.append(incident.id)
+                    events.append(
+                        _event(
+                            workspace_id,
+                            incident.id,
+                            "transition",
+                            f"incident opened: {incident.title}",
+                            now,
+                            {"to": IncidentStatus.TRIGGERED.value},
+                        )
+                    )
+                assert incident.id is not None
+                by_id[incident.id] = incident
+            if incident is not None and incident.id is not None:
+                touched[incident.id] = incident
+                if more_severe(alert.labels.get("severity", "warning"), incident.severity):
+                    incident.severity = alert.labels.get("severity", "warning")
+                if previous != status:
+                    verb = "resolved" if status == AlertStatus.RESOLVED else "firing"
+                    events.append(
+                        _event(
+                            workspace_id,
+                            incident.id,
+                            "alert",
+                            f"{alert.labels.get('alertname', 'alert')} {verb}"
+                            + (f": {summary}" if summary else ""),
+                            now,
+                            {"fingerprint": fp, "status": status.value},
+                        )
+                    )
+            row = state.setdefault(fp, {"arrivals": 0, "first": alert, "fingerprint": fp})
+            row["arrivals"] += 1
+            row.update(
+                status=status,
+                labels=alert.labels,
+                annotations=alert.annotations,
+                ends_at=alert.endsAt if status == AlertStatus.RESOLVED else None,
+                incident_id=incident.id if incident is not None else incident_id,
+            )
+        inserts, updates = [], []
+        for fp, row in state.items():
+            known = existing.get(fp)
+            values = {
+                "status": row["status"].value,
+                "labels": row["labels"],
+                "annotations": row["annotations"],
+                "ends_at": row["ends_at"],
+                "last_seen_at": now,
+                "incident_id": row["incident_id"],
+            }
+            if known is None:
+                first: AMAlert = row["first"]
+                inserts.append(
+                    {
+                        **values,
+                        "workspace_id": workspace_id,
+                        "fingerprint": fp,
+                        "name": first.labels.get("alertname", "unknown"),
+                        "severity": first.labels.get("severity", "warning"),
+                        "service": first.labels.get("service"),
+                        "source": "alertmanager",
+                        "starts_at": first.startsAt,
+                        "occurrences": row["arrivals"],
+                    }
+                )
+            else:
+                updates.append({**values, "id": known.id, "arrivals": row["arrivals"]})
+        result.new_alerts = len(inserts)
+        if inserts:
+            await s.exec(insert(Alert), params=inserts)
+        if updates:
+            bulk = (
+                update(Alert)
+                .where(col(Alert.id) == bindparam("b_id"))
+                .values(
+                    status=bindparam("b_status"),
+                    labels=bindparam("b_labels", type_=JSON),
+                    annotations=bindparam("b_annotations", type_=JSON),
+                    ends_at=bindparam("b_ends_at", type_=UTCDateTime),
+                    last_seen_at=bindparam("b_seen", type_=UTCDateTime),
+                    incident_id=bindparam("b_incident"),
+                    occurrences=col(Alert.occurrences) + bindparam("b_arrivals"),
+                )
+            )
+            conn = await s.connection()
+            await conn.execute(
+                bulk,
+                [
+                    {
+                        "b_id": u["id"],
+                        "b_status": u["status"],
+                        "b_labels": u["labels"],
+                        "b_annotations": u["annotations"],
+                        "b_ends_at": u["ends_at"],
+                        "b_seen": u["last_seen_at"],
+                        "b_incident": u["incident_id"],
+                        "b_arrivals": u["arrivals"],
+                    }
+                    for u in updates
+                ],
+            )
         for incident in touched.values():
             incident.updated_at = now
             s.add(incident)
-        s.add_all(events)
+        if events:
+            await s.exec(insert(TimelineEvent), params=events)
         await s.flush()
         await self._auto_resolve(s, workspace_id, list(touched.values()), now, result)
         result.incidents_touched = sorted(touched)
         return result
 
-    async def _incident_for(
+    def _correlate(
         self,
-        s: AsyncSession,
         workspace_id: str,
-        row: Alert,
         key: str,
+        window: float,
         alert: AMAlert,
         summary: str,
         open_incidents: dict[str, Incident],
         now: datetime,
-        result: IngestResult,
-    ) -> Incident | None:
-        if row.incident_id is not None:
-            current = open_incidents.get(key)
-            if current is not None and current.id == row.incident_id:
-                return current
-            linked = await s.get(Incident, row.incident_id)
-            if linked is not None and linked.status != IncidentStatus.RESOLVED:
-                return linked
-        if row.status == AlertStatus.RESOLVED:
-            return None  # a resolve for an alert we never saw firing opens nothing
-        _, window = correlation_key(alert.labels, self._config.correlation)
+    ) -> Incident:
+        """The open incident this alert joins, or a new (unsaved) one."""
         incident = open_incidents.get(key)
         if incident is not None and incident.updated_at >= now - timedelta(seconds=window):
-            if more_severe(alert.labels.get("severity", "warning"), incident.severity):
-                incident.severity = alert.labels.get("severity", "warning")
             return incident
         incident = Incident(
             workspace_id=workspace_id,
@@ -440,22 +505,7 @@ class AlertIngestor:
             created_at=now,
             updated_at=now,
         )
-        s.add(incident)
-        await s.flush()
-        assert incident.id is not None
         open_incidents[key] = incident
-        result.incidents_opened.append(incident.id)
-        s.add(
-            TimelineEvent(
-                workspace_id=workspace_id,
-                incident_id=incident.id,
-                kind="transition",
-                actor="alertmanager",
-                text=f"incident opened: {incident.title}",
-                data={"to": IncidentStatus.TRIGGERED.value},
-                at=now,
-            )
-        )
         return incident
 
     async def _auto_resolve(
@@ -466,19 +516,23 @@ class AlertIngestor:
         now: datetime,
         result: IngestResult,
     ) -> None:
-        for incident in incidents:
-            if incident.status == IncidentStatus.RESOLVED or incident.id is None:
-                continue
-            firing = (
+        """Resolve the touched incidents whose alerts have all resolved."""
+        ids = [i.id for i in incidents if i.id is not None and i.status != IncidentStatus.RESOLVED]
+        if not ids:
+            return
+        firing = set(
+            (
                 await s.exec(
-                    select(Alert.id)
+                    select(Alert.incident_id)
                     .where(Alert.workspace_id == workspace_id)
-                    .where(Alert.incident_id == incident.id)
+                    .where(col(Alert.incident_id).in_(ids))
                     .where(Alert.status == AlertStatus.FIRING)
-                    .limit(1)
+                    .distinct()
                 )
-            ).first()
-            if firing is not None:
+            ).all()
+        )
+        for incident in incidents:
+            if incident.id not in ids or incident.id in firing:
                 continue
             previous = str(incident.status)
             moved = await s.exec(
@@ -502,6 +556,27 @@ class AlertIngestor:
                     at=now,
                 )
             )
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    id: int
+    status: str
+    incident_id: int | None
+
+
+def _event(
+    workspace_id: str, incident_id: int, kind: str, text: str, at: datetime, data: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "workspace_id": workspace_id,
+        "incident_id": incident_id,
+        "kind": kind,
+        "actor": "alertmanager",
+        "text": text,
+        "data": data,
+        "at": at,
+    }
 
 
 def more_severe(new: str, current: str) -> bool:

@@ -27,11 +27,21 @@ block_id                           what it holds
 ``home.*``                         the App Home tab (``home.incident.ID``, ``home.approval.ID``)
 ``evidence.*``                     the evidence modal (``evidence.N``, ``evidence.N.query``)
 ``ask.question``                   the ``/sre ask`` modal's input
+``incident.header``                incident message: severity emoji, ``#ID`` and title
+``incident.status``                its status, severity, service (and summary)
+``incident.times``                 started / acknowledged / mitigated / resolved, MTTA, MTTR
+``incident.alerts``                firing and resolved counts, top 5 alert names (×count)
+``incident.actions``               Acknowledge / Mitigate / Resolve / Post-mortem
+``timeline.title``                 ``/sre timeline``: which incident
+``timeline.events[.N]``            its events, oldest first (actor, kind, time)
 =================================  ==================================================
 
 Action ids: ``hypothesis.feedback_up``, ``hypothesis.feedback_down`` and
 ``hypothesis.show_evidence`` (value: the stored hypothesis id), ``investigation.rerun``
-(value: the question). View callback ids: ``ask.submit``, ``hypothesis.evidence``.
+(value: the question), ``incident.ack``, ``incident.mitigate``, ``incident.resolve`` and
+``incident.postmortem`` (value: the incident id; a transition that is no longer valid
+has no button, and a resolved incident keeps only Post-mortem). View callback ids:
+``ask.submit``, ``hypothesis.evidence``.
 
 Limits respected (Slack's): 3,000 characters per section text, 50 blocks per message,
 100 per modal or Home tab, 150 per header, 2,000 per button value, 10 elements per
@@ -42,15 +52,25 @@ context block. Longer replies are split over several messages; past
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from agents.reply import Evidence, HypothesisView, Reply
 from bot.slack import messages
 from bot.slack.mrkdwn import escape, split_text, to_mrkdwn, truncate
-from memory.models import Incident, JobRun, RemediationProposal
+from jobs.incidents import ORDER, format_duration, metrics
+from memory.models import (
+    Alert,
+    AlertStatus,
+    Incident,
+    IncidentStatus,
+    JobRun,
+    RemediationProposal,
+    TimelineEvent,
+)
 
 Block = dict[str, Any]
 View = dict[str, Any]
@@ -75,6 +95,30 @@ VIEW_EVIDENCE = "hypothesis.evidence"
 ASK_BLOCK = "ask.question"
 ASK_INPUT = "ask.question_input"
 OVERFLOW_FILENAME = "answer.md"
+ACTION_INCIDENT_ACK = "incident.ack"
+ACTION_INCIDENT_MITIGATE = "incident.mitigate"
+ACTION_INCIDENT_RESOLVE = "incident.resolve"
+ACTION_INCIDENT_POSTMORTEM = "incident.postmortem"
+INCIDENT_TOP_ALERTS = 5
+TIMELINE_LIMIT = 200
+
+SEVERITY_EMOJI = {
+    "critical": ":red_circle:",
+    "error": ":large_orange_circle:",
+    "high": ":large_orange_circle:",
+    "warning": ":large_yellow_circle:",
+    "info": ":large_blue_circle:",
+}
+"""Emoji of an incident's severity (others get :white_circle:)."""
+
+STATUS_EMOJI = {
+    IncidentStatus.TRIGGERED: ":rotating_light:",
+    IncidentStatus.ACKNOWLEDGED: ":eyes:",
+    IncidentStatus.INVESTIGATING: ":mag:",
+    IncidentStatus.MITIGATED: ":adhesive_bandage:",
+    IncidentStatus.RESOLVED: ":white_check_mark:",
+}
+"""Emoji of an incident's status."""
 
 _STATE_MARK = {
     "healthy": ":large_green_circle:",
@@ -532,3 +576,129 @@ def home_view(
             )
         )
     return {"type": "home", "blocks": blocks[:VIEW_BLOCK_LIMIT]}
+
+
+# --- incidents -------------------------------------------------------------------------
+
+
+def severity_emoji(severity: str) -> str:
+    """The emoji of a severity (``critical`` → :red_circle:...)."""
+    return SEVERITY_EMOJI.get(severity.lower(), ":white_circle:")
+
+
+def slack_time(at: datetime) -> str:
+    """A time each reader sees in their own time zone (UTC in the fallback text)."""
+    aware = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    fallback = f"{aware.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    return f"<!date^{int(aware.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def _incident_buttons(incident: Incident) -> list[dict[str, Any]]:
+    value = str(incident.id)
+    current = ORDER.index(IncidentStatus(incident.status))
+    out: list[dict[str, Any]] = []
+    for label, action_id, target, style in (
+        ("Acknowledge", ACTION_INCIDENT_ACK, IncidentStatus.ACKNOWLEDGED, "primary"),
+        ("Mitigate", ACTION_INCIDENT_MITIGATE, IncidentStatus.MITIGATED, None),
+        ("Resolve", ACTION_INCIDENT_RESOLVE, IncidentStatus.RESOLVED, None),
+    ):
+        if ORDER.index(target) > current:
+            out.append(button(label, action_id=action_id, value=value, style=style))
+    out.append(button("Post-mortem", action_id=ACTION_INCIDENT_POSTMORTEM, value=value))
+    return out
+
+
+def incident_message(incident: Incident, alerts: Sequence[Alert]) -> Message:
+    """The message heading an incident's thread, updated in place as it changes.
+
+    Args:
+        incident: The incident (its id is the buttons' value).
+        alerts: Its alerts (firing and resolved).
+
+    Returns:
+        Header, status, times, alert counts and the lifecycle buttons.
+    """
+    status = IncidentStatus(incident.status)
+    emoji = severity_emoji(incident.severity)
+    blocks: list[Block] = [
+        header("incident.header", f"{emoji} #{incident.id} {incident.title}"),
+    ]
+    facts = [
+        f"{STATUS_EMOJI[status]} *Status:* `{status.value}`",
+        f"*Severity:* {escape(incident.severity)}",
+    ]
+    if incident.service:
+        facts.append(f"*Service:* `{escape(incident.service)}`")
+    status_text = " · ".join(facts)
+    if incident.summary:
+        status_text += "\n" + escape(truncate(incident.summary, 1000))
+    blocks.append(section("incident.status", status_text))
+    times = [f"Started {slack_time(incident.started_at)}"]
+    for label, at in (
+        ("Acknowledged", incident.acknowledged_at),
+        ("Mitigated", incident.mitigated_at),
+        ("Resolved", incident.resolved_at),
+    ):
+        if at is not None:
+            times.append(f"{label} {slack_time(at)}")
+    measured = metrics(incident)
+    if measured.mtta is not None:
+        times.append(f"MTTA {format_duration(measured.mtta)}")
+    if measured.mttr is not None:
+        times.append(f"MTTR {format_duration(measured.mttr)}")
+    blocks.append(context("incident.times", times))
+    firing = sum(1 for a in alerts if a.status == AlertStatus.FIRING)
+    resolved = len(alerts) - firing
+    counts: Counter[str] = Counter()
+    for alert in alerts:
+        counts[alert.name] += alert.occurrences
+    top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:INCIDENT_TOP_ALERTS]
+    lines = [f"*Alerts:* {firing} firing · {resolved} resolved"]
+    lines += [f"• `{escape(truncate(name, 200))}` ×{count}" for name, count in top]
+    if len(counts) > INCIDENT_TOP_ALERTS:
+        lines.append(f"… and {len(counts) - INCIDENT_TOP_ALERTS} more alert names")
+    blocks.append(section("incident.alerts", "\n".join(lines)))
+    blocks.append(
+        {"type": "actions", "block_id": "incident.actions", "elements": _incident_buttons(incident)}
+    )
+    text = truncate(
+        f"{emoji} Incident #{incident.id} ({status.value}): {escape(incident.title)}",
+        FALLBACK_TEXT_LIMIT,
+    )
+    return Message(text=text, blocks=blocks)
+
+
+def _actor(actor: str) -> str:
+    if actor[:1] in ("U", "W") and actor[1:].isalnum() and actor.isupper():
+        return f"<@{actor}>"
+    return escape(actor)
+
+
+def timeline_message(incident: Incident, events: Sequence[TimelineEvent]) -> Message:
+    """``/sre timeline``: every event of an incident, oldest first (the last 200).
+
+    Args:
+        incident: The incident.
+        events: Its timeline events, oldest first.
+
+    Returns:
+        A title and the events, one line each: time, kind, actor, text.
+    """
+    title = (
+        f"*Timeline of incident #{incident.id}* — {escape(truncate(incident.title, 300))} "
+        f"(`{incident.status}`)"
+    )
+    blocks: list[Block] = [section("timeline.title", title)]
+    shown = list(events)[-TIMELINE_LIMIT:]
+    lines = [
+        f"{slack_time(e.at)} · *{escape(e.kind)}* · {_actor(e.actor)} — "
+        f"{escape(truncate(e.text, 300))}"
+        for e in shown
+    ]
+    if len(events) > len(shown):
+        lines.insert(0, f"_… {len(events) - len(shown)} earlier events not shown_")
+    blocks += sections("timeline.events", "\n".join(lines) or messages.TIMELINE_EMPTY)
+    return Message(
+        text=f"Timeline of incident #{incident.id} ({len(events)} events)",
+        blocks=blocks[:MESSAGE_BLOCK_LIMIT],
+    )

@@ -24,7 +24,9 @@ from starlette.responses import Response
 from bot.chat import ChatService
 from bot.config import SlackConfig
 from bot.slack.app import build_app, build_client
-from bot.slack.mode import SlackSetup
+from bot.slack.incidents import IncidentOps, SlackIncidentNotifier
+from bot.slack.installation_store import DatabaseInstallationStore
+from bot.slack.mode import SlackMode, SlackSetup
 from bot.slack.services import SlackServices
 from bot.slack.work import AckGate, BackgroundWork
 from memory.repositories import Repositories
@@ -44,6 +46,7 @@ class SlackRuntime:
         repos: Repositories,
         digest_cron: str = "0 9 * * mon",
         drain_timeout_s: float = 30.0,
+        postmortem_on_resolve: bool = False,
     ) -> None:
         self.config = config
         self.setup = setup
@@ -51,6 +54,7 @@ class SlackRuntime:
         self._repos = repos
         self._digest_cron = digest_cron
         self._drain_timeout = drain_timeout_s
+        self._postmortem_on_resolve = postmortem_on_resolve
         self._session: aiohttp.ClientSession | None = None
         self._client: AsyncWebClient | None = None
         self._app: AsyncApp | None = None
@@ -65,6 +69,29 @@ class SlackRuntime:
         if self._app is None:
             raise RuntimeError("SlackRuntime is not started")
         return self._app
+
+    @property
+    def client(self) -> AsyncWebClient:
+        """The Web API client (once entered)."""
+        if self._client is None:
+            raise RuntimeError("SlackRuntime is not started")
+        return self._client
+
+    def incident_notifier(self) -> SlackIncidentNotifier:
+        """The :class:`jobs.notify.IncidentNotifier` for :class:`jobs.notify.IncidentFeed`.
+
+        With OAuth installs, each workspace's bot token is looked up in the database.
+        """
+        token_for = None
+        if self.setup.mode is not SlackMode.SINGLE:
+            store = DatabaseInstallationStore(self._repos)
+
+            async def lookup(workspace_id: str) -> str | None:
+                bot = await store.async_find_bot(enterprise_id=None, team_id=workspace_id)
+                return bot.bot_token if bot is not None else None
+
+            token_for = lookup
+        return SlackIncidentNotifier(self.client, token_for=token_for)
 
     @property
     def services(self) -> SlackServices:
@@ -103,6 +130,9 @@ class SlackRuntime:
             intake=intake,
             answers=answers,
             digest_cron=self._digest_cron,
+            incidents=IncidentOps(
+                repos=self._repos, postmortem_on_resolve=self._postmortem_on_resolve
+            ),
             clock=lambda: datetime.now(UTC),
         )
         self._app = build_app(

@@ -39,6 +39,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from agents.reply import Evidence, Reply
 from bot.chat import ChatService
 from bot.slack import blocks, messages
+from bot.slack.incidents import IncidentOps
 from bot.slack.membership import ThreadMembership, conversation_key
 from bot.slack.mrkdwn import escape, truncate
 from bot.slack.work import BackgroundWork
@@ -79,6 +80,7 @@ class SlackServices:
         answers: BackgroundWork,
         digest_cron: str = "0 9 * * mon",
         membership: ThreadMembership | None = None,
+        incidents: IncidentOps | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.chat = chat
@@ -86,6 +88,7 @@ class SlackServices:
         self.intake = intake
         self.answers = answers
         self.membership = membership or ThreadMembership(repos=repos)
+        self.incidents = incidents or IncidentOps(repos=repos)
         self.digest_cron = digest_cron
         self.clock = clock
         self._known_workspaces: set[str] = set()

@@ -11,7 +11,8 @@ It serves, on 127.0.0.1 (a free port, its own event loop in a daemon thread):
   gets ``invalid_auth``. Block Kit limits are checked the way Slack does (50 blocks
   per message, 100 per view, 3,000 characters per section text, unique block ids...):
   a violation gets ``invalid_blocks``.
-* ``POST /upload/<file_id>`` — the upload URL handed out by ``files.getUploadURLExternal``.
+* ``POST /upload/<file_id>`` — the upload URL handed out by ``files.getUploadURLExternal``
+  (recorded as ``files.upload``, with the body as ``content`` when it is UTF-8 text).
 * ``POST /response/<id>`` — ``response_url`` of slash commands and actions.
 * ``GET /socket`` — a Socket Mode websocket: sends ``hello``, then whatever envelopes
   the test pushes with :meth:`SlackApiStub.send_envelope`; acks are recorded.
@@ -586,7 +587,9 @@ class SlackApiStub:
     async def _upload(self, request: web.Request) -> web.StreamResponse:
         at = time.monotonic()
         body = await request.read()
-        params = {"file_id": request.match_info["file_id"], "length": len(body)}
+        params: dict[str, Any] = {"file_id": request.match_info["file_id"], "length": len(body)}
+        with contextlib.suppress(UnicodeDecodeError):
+            params["content"] = body.decode()  # text uploads only (not images)
         self._record("files.upload", params, request, None, 200, at)
         return web.Response(text=f"OK - {len(body)}")
 

@@ -1,4 +1,4 @@
-"""Block actions: 👍/👎 per hypothesis, "show evidence", "investigate again"."""
+"""Block actions: 👍/👎 per hypothesis, "show evidence", "investigate again", incident buttons."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.slack import blocks
 from bot.slack.listeners.common import workspace_of
 from bot.slack.services import SlackServices
+from memory.models import IncidentStatus
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +24,14 @@ def _hypothesis_id(action: dict[str, Any]) -> int | None:
         return int(str(action.get("value")))
     except ValueError:
         logger.warning("action %s carries no hypothesis id", action.get("action_id"))
+        return None
+
+
+def _incident_id(action: dict[str, Any]) -> int | None:
+    try:
+        return int(str(action.get("value")))
+    except ValueError:
+        logger.warning("action %s carries no incident id", action.get("action_id"))
         return None
 
 
@@ -115,6 +124,64 @@ def register(app: AsyncApp, services: SlackServices) -> None:
             label="investigate again",
         )
 
+    def incident_transition(new: IncidentStatus) -> Any:
+        async def on_incident(
+            ack: AsyncAck,
+            body: dict[str, Any],
+            action: dict[str, Any],
+            context: AsyncBoltContext,
+            client: AsyncWebClient,
+        ) -> None:
+            await ack()
+            incident_id = _incident_id(action)
+            if incident_id is None:
+                return
+            channel, thread_ts = _where(body)
+            services.intake.submit(
+                functools.partial(
+                    services.incidents.transition,
+                    client=client,
+                    workspace_id=workspace_of(context, body),
+                    incident_id=incident_id,
+                    new=new,
+                    actor=str((body.get("user") or {}).get("id") or ""),
+                    channel=channel,
+                    thread_ts=thread_ts,
+                ),
+                label=f"incident {incident_id} → {new.value}",
+            )
+
+        return on_incident
+
+    async def on_postmortem(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+    ) -> None:
+        await ack()
+        incident_id = _incident_id(action)
+        if incident_id is None:
+            return
+        channel, thread_ts = _where(body)
+        services.answers.submit(
+            functools.partial(
+                services.incidents.postmortem,
+                client=client,
+                workspace_id=workspace_of(context, body),
+                incident_id=incident_id,
+                actor=str((body.get("user") or {}).get("id") or ""),
+                channel=channel,
+                thread_ts=thread_ts,
+            ),
+            label=f"post-mortem of incident {incident_id}",
+        )
+
+    app.action(blocks.ACTION_INCIDENT_ACK)(incident_transition(IncidentStatus.ACKNOWLEDGED))
+    app.action(blocks.ACTION_INCIDENT_MITIGATE)(incident_transition(IncidentStatus.MITIGATED))
+    app.action(blocks.ACTION_INCIDENT_RESOLVE)(incident_transition(IncidentStatus.RESOLVED))
+    app.action(blocks.ACTION_INCIDENT_POSTMORTEM)(on_postmortem)
     app.action(blocks.ACTION_FEEDBACK_UP)(feedback(1))
     app.action(blocks.ACTION_FEEDBACK_DOWN)(feedback(-1))
     app.action(blocks.ACTION_SHOW_EVIDENCE)(on_show_evidence)

@@ -18,9 +18,12 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.slack import blocks
+from bot.slack import blocks, messages
 from bot.slack.listeners.common import workspace_of
+from bot.slack.mrkdwn import escape
 from bot.slack.services import SlackServices
+from jobs.incidents import parse_verb
+from memory.errors import InvalidTransition
 
 COMMAND = "/sre"
 
@@ -101,12 +104,122 @@ def incidents(call: CommandCall) -> None:
     _answer(call, "open incidents", "/sre incidents")
 
 
+def incident_id(word: str) -> int | None:
+    """``42`` or ``#42`` → 42; anything else → ``None``."""
+    clean = word.strip().removeprefix("#")
+    if clean.isascii() and clean.isdigit() and int(clean) > 0:
+        return int(clean)
+    return None
+
+
+def _tell(call: CommandCall, text: str, label: str) -> None:
+    """An ephemeral answer (usage errors), through ``response_url``."""
+    shown = blocks.error_message(text)
+
+    async def tell() -> None:
+        await call.respond(text=shown.text, blocks=shown.blocks, response_type="ephemeral")
+
+    call.services.intake.submit(tell, label=label)
+
+
+def _id_or_usage(call: CommandCall, word: str | None, usage: str, label: str) -> int | None:
+    if not word:
+        _tell(call, usage, label)
+        return None
+    found = incident_id(word)
+    if found is None:
+        _tell(call, messages.BAD_INCIDENT_ID.format(value=escape(word)) + "\n" + usage, label)
+    return found
+
+
+def incident(call: CommandCall) -> None:
+    """``/sre incident ack|investigate|mitigate|resolve ID [reason]``."""
+    label = "/sre incident"
+    words = call.rest.split(maxsplit=2)
+    if not words:
+        _tell(call, messages.INCIDENT_USAGE, label)
+        return
+    try:
+        new = parse_verb(words[0])
+    except InvalidTransition as exc:
+        _tell(call, f"{escape(str(exc))}\n{messages.INCIDENT_USAGE}", label)
+        return
+    found = _id_or_usage(call, words[1] if len(words) > 1 else None, messages.INCIDENT_USAGE, label)
+    if found is None:
+        return
+    call.services.intake.submit(
+        functools.partial(
+            call.services.incidents.transition,
+            client=call.client,
+            workspace_id=call.workspace_id,
+            incident_id=found,
+            new=new,
+            actor=call.user_id,
+            reason=words[2] if len(words) > 2 else "",
+            channel=call.channel_id,
+            respond=call.respond,
+        ),
+        label=f"{label} {new.value} {found}",
+    )
+
+
+def timeline(call: CommandCall) -> None:
+    """``/sre timeline ID``: the incident's events, visible to the asker only."""
+    label = "/sre timeline"
+    words = call.rest.split()
+    if len(words) > 1:
+        _tell(call, messages.TIMELINE_USAGE, label)
+        return
+    found = _id_or_usage(call, words[0] if words else None, messages.TIMELINE_USAGE, label)
+    if found is None:
+        return
+    call.services.intake.submit(
+        functools.partial(
+            call.services.incidents.timeline,
+            client=call.client,
+            workspace_id=call.workspace_id,
+            incident_id=found,
+            user_id=call.user_id,
+            channel=call.channel_id,
+            respond=call.respond,
+        ),
+        label=f"{label} {found}",
+    )
+
+
+def postmortem(call: CommandCall) -> None:
+    """``/sre postmortem ID``: draft it and post it to the incident's thread."""
+    label = "/sre postmortem"
+    words = call.rest.split()
+    if len(words) > 1:
+        _tell(call, messages.POSTMORTEM_USAGE, label)
+        return
+    found = _id_or_usage(call, words[0] if words else None, messages.POSTMORTEM_USAGE, label)
+    if found is None:
+        return
+    call.services.answers.submit(
+        functools.partial(
+            call.services.incidents.postmortem,
+            client=call.client,
+            workspace_id=call.workspace_id,
+            incident_id=found,
+            actor=call.user_id,
+            channel=call.channel_id,
+            respond=call.respond,
+        ),
+        label=f"{label} {found}",
+    )
+
+
 SUBCOMMANDS: dict[str, Subcommand] = {
     "ask": ask,
     "status": status,
     "runbook": runbook,
     "oncall": oncall,
     "incidents": incidents,
+    "incident": incident,
+    "timeline": timeline,
+    "postmortem": postmortem,
 }
 """Subcommands run after ``ack()``; ``help`` is answered in the ack itself."""
 
