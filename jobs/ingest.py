@@ -208,7 +208,7 @@ class AlertIngestor:
         self.wake.set()
         return delivery.id
 
-    async def process_pending(self, *, limit: int = 500) -> IngestResult:
+    async def process_pending(self, *, limit: int = 40) -> IngestResult:
         """Process stored, unprocessed Alertmanager deliveries in one transaction.
 
         Deliveries are applied in arrival order. If the batch fails, each delivery is

@@ -8,6 +8,8 @@ subclasses whose message names the cause and what to do.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 import os
 import sqlite3
@@ -29,6 +31,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from memory.errors import DatabaseUnavailable, SchemaMismatch
 
 logger = logging.getLogger(__name__)
+
+_HOLDS_SQLITE_LOCK: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "sre_copilot_holds_sqlite_lock", default=False
+)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -94,6 +100,7 @@ class Database:
                 self.engine.sync_engine, "connect", _sqlite_pragmas(int(connect_timeout_s * 1000))
             )
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        self._sqlite_lock = asyncio.Lock()
 
     @property
     def display_url(self) -> str:
@@ -118,6 +125,22 @@ class Database:
         :class:`DatabaseUnavailable` with a one-line cause; constraint violations
         stay ``IntegrityError`` for the repositories to handle.
         """
+        if self.backend == "sqlite" and not _HOLDS_SQLITE_LOCK.get():
+            # SQLite has one writer; letting its busy handler arbitrate between our own
+            # connections costs back-off sleeps of up to 100 ms. Queue in-process instead.
+            async with self._sqlite_lock:
+                token = _HOLDS_SQLITE_LOCK.set(True)
+                try:
+                    async with self._session() as session:
+                        yield session
+                finally:
+                    _HOLDS_SQLITE_LOCK.reset(token)
+            return
+        async with self._session() as session:
+            yield session
+
+    @asynccontextmanager
+    async def _session(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session:
             try:
                 yield session
