@@ -33,6 +33,7 @@ from bot.webhooks import Ingestors, webhook_routes
 from jobs.ingest import AlertIngestor
 from jobs.notify import IncidentFeed, Investigate
 from jobs.pagerduty_ingest import PagerDutyIngestor
+from jobs.scheduler import CopilotScheduler
 from memory.models import Incident
 from tools.base import HealthState
 
@@ -54,10 +55,44 @@ def _investigator(container: Container) -> Investigate:
     return investigate
 
 
+async def _start_scheduler(
+    container: Container, settings: Settings, runtime: Any
+) -> CopilotScheduler:
+    """Scheduled jobs in this process; each run is claimed per period in the database."""
+    from bot.commands.jobs import wire_jobs  # noqa: PLC0415  (jobs wiring lives with its CLI)
+
+    sink = None
+    if runtime is not None and settings.slack.default_channel:
+        from bot.slack.incidents import SlackChannelSink  # noqa: PLC0415  (Slack only when used)
+
+        sink = SlackChannelSink(
+            runtime.incident_notifier(),
+            workspace_id=settings.workspace_id,
+            channel=settings.slack.default_channel,
+        )
+    scheduler = CopilotScheduler(
+        repos=container.repos,
+        workspace_id=settings.workspace_id,
+        jobs=wire_jobs(container, sink=sink),
+        timezone=settings.jobs.timezone,
+    )
+    await scheduler.start(catch_up=False)
+    # Catch up a missed period once, but only for jobs that ran here before: a fresh
+    # install has missed nothing, and should not post a digest the moment it starts.
+    for name in scheduler.jobs:
+        if await container.repos.job_runs.list(
+            workspace_id=settings.workspace_id, job=name, limit=1
+        ):
+            outcome = await scheduler.run_now(name, manual=False)
+            logger.info("caught up %s %s: %s", outcome.job, outcome.period, outcome.status)
+    return scheduler
+
+
 def create_app(
     settings: Settings,
     *,
     socket_mode: bool = False,
+    run_scheduler: bool = True,
     container_factory: Callable[[Settings], Container] = Container,
 ) -> Starlette:
     """Build the ASGI app; the container (and Slack) open in the lifespan.
@@ -66,6 +101,8 @@ def create_app(
         settings: The settings.
         socket_mode: Connect to Slack over Socket Mode instead of serving ``/slack/events``.
         container_factory: Builds the container (tests and the demo swap the sources).
+        run_scheduler: Run the scheduled jobs in this process (``sre-copilot jobs serve``
+            runs them in a dedicated one instead).
 
     Raises:
         ConfigError: Slack settings are inconsistent, or Socket Mode lacks a token.
@@ -129,6 +166,9 @@ def create_app(
                 )
             else:
                 logger.warning("incident threads are off: Slack is not configured")
+            scheduler = None
+            if settings.jobs.enabled and run_scheduler:
+                scheduler = await _start_scheduler(container, settings, runtime)
             # Everything built so far lives as long as the process: keep it out of the
             # garbage collector's full scans, whose pauses (~150 ms with the imported
             # libraries) otherwise stall request handling, e.g. Slack's acks.
@@ -137,6 +177,8 @@ def create_app(
                 yield
             finally:
                 stop_feed.set()
+                if scheduler is not None:
+                    await scheduler.shutdown()
                 await ingest_task
                 if feed_task is not None:
                     await feed_task

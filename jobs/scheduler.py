@@ -26,16 +26,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, Field
 
+from agents.reply import Attachment, Reply, Section
 from jobs.anomaly import AnomalyExplanation, MetricSeries, explain
 from jobs.config import JobsConfig
-from jobs.forecast_alerts import ForecastReport, ForecastSeries
+from jobs.forecast_alerts import ForecastReport, ForecastSeries, PredictiveAlert
 from jobs.forecast_job import run_forecast_job
 from memory.errors import CopilotError
 from memory.models import JobRunStatus
@@ -469,6 +470,44 @@ class RecentResults:
         del self.anomalies[: max(0, len(self.anomalies) - self.max_anomalies)]
 
 
+class ReplySink(Protocol):
+    """Where a job posts what it found (a Slack channel in production)."""
+
+    async def post_digest(self, reply: Reply) -> None:
+        """Publish ``reply``."""
+        ...
+
+
+def predictive_alert_reply(alert: PredictiveAlert) -> Reply:
+    """A predictive alert as a transport-neutral reply (ETA, band, chart)."""
+    lower, upper = alert.band_at_eta
+    body = "\n".join(
+        [
+            f"• Query: `{alert.promql}`",
+            f"• Now: {alert.current:.4g} {alert.unit}; threshold {alert.threshold:.4g} "
+            f"({alert.direction})",
+            f"• Pessimistic ETA: {alert.eta:%Y-%m-%d %H:%M} UTC (in {alert.lead_hours:.1f} h)"
+            + (f"; likely {alert.likely_eta:%H:%M} UTC" if alert.likely_eta else ""),
+            f"• {alert.interval:.0%} band at the ETA: {lower:.4g} – {upper:.4g} {alert.unit}",
+            f"• Model: {alert.method}"
+            + (f" ({alert.fallback_reason})" if alert.fallback_reason else ""),
+        ]
+    )
+    attachments = []
+    if alert.chart_path:
+        attachments.append(
+            Attachment(
+                filename=Path(alert.chart_path).name, title=alert.name, path=str(alert.chart_path)
+            )
+        )
+    return Reply(
+        kind="info",
+        text=f":crystal_ball: Predicted: {alert.summary}",
+        sections=[Section(title=f"{alert.name} ({alert.resource})", body=body)],
+        attachments=attachments,
+    )
+
+
 def forecast_job(
     *,
     source: MetricsSource | None,
@@ -477,8 +516,13 @@ def forecast_job(
     horizon: timedelta = timedelta(hours=12),
     results: RecentResults | None = None,
     workers: int = 2,
+    sink: ReplySink | None = None,
 ) -> JobFunc:
-    """The forecast job over ``source`` (skipped when Prometheus is not configured)."""
+    """The forecast job over ``source`` (skipped when Prometheus is not configured).
+
+    Each predictive alert (a threshold crossing 3-12 h ahead) is posted to ``sink``
+    with its ETA, band and chart.
+    """
 
     async def run(ctx: JobContext) -> dict[str, Any]:
         if source is None:
@@ -493,6 +537,9 @@ def forecast_job(
         )
         if results is not None:
             results.forecast = report
+        if sink is not None:
+            for alert in report.alerts:
+                await sink.post_digest(predictive_alert_reply(alert))
         return {
             "alerts": len(report.alerts),
             "capacity": len(report.capacity),

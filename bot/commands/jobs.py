@@ -52,6 +52,7 @@ def wire_jobs(
             series_config=DEFAULT_FORECAST_SERIES,
             chart_dir=chart_dir,
             results=results,
+            sink=sink,
         ),
         anomaly_scan=anomaly_scan_job(
             source=metrics,

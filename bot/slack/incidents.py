@@ -133,7 +133,7 @@ class SlackIncidentNotifier:
         )
 
     async def post_reply(
-        self, *, workspace_id: str, channel: str, thread_ts: str, reply: Reply
+        self, *, workspace_id: str, channel: str, thread_ts: str | None, reply: Reply
     ) -> None:
         """Post an answer into the thread (its messages, attachments and overflow file)."""
         token = await self._token(workspace_id)
@@ -165,6 +165,21 @@ class SlackIncidentNotifier:
                 content=rendered.overflow,
                 token=token.get("token"),
             )
+
+
+class SlackChannelSink:
+    """Posts job output (weekly digest, predictive alerts) into one channel."""
+
+    def __init__(self, notifier: SlackIncidentNotifier, *, workspace_id: str, channel: str) -> None:
+        self._notifier = notifier
+        self._workspace_id = workspace_id
+        self._channel = channel
+
+    async def post_digest(self, reply: Reply) -> None:
+        """Post ``reply`` (messages, chart and overflow file) to the channel."""
+        await self._notifier.post_reply(
+            workspace_id=self._workspace_id, channel=self._channel, thread_ts=None, reply=reply
+        )
 
 
 class IncidentOps:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -320,3 +321,29 @@ def test_cli_digest_bad_since(tmp_path: Path):
     ]
     assert proc.stdout == ""
     assert not (tmp_path / "data").exists()  # refused before touching the database
+
+
+async def test_digest_renders_in_slack(repos: Repositories, workspace: str, tmp_path: Path):
+    """The weekly digest through the real Slack client into the loopback Slack stub."""
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.slack.incidents import SlackChannelSink, SlackIncidentNotifier
+    from tests.stubs.slack_api import BOT_TOKEN, SlackApiStub
+
+    await seed(repos, workspace)
+    with SlackApiStub() as slack:
+        client = AsyncWebClient(token=BOT_TOKEN, base_url=slack.base_url)
+        sink = SlackChannelSink(
+            SlackIncidentNotifier(client), workspace_id=workspace, channel="COPS"
+        )
+        job = digest_job(chart_dir=tmp_path, results=RecentResults(), sink=sink)
+        ctx = JobContext(
+            repos=repos, workspace_id=workspace, job="weekly_digest", period="p", now=NOW
+        )
+        assert await job(ctx) == {"incidents": 3, "posted": True}
+        posts = slack.calls("chat.postMessage")
+        assert posts and all(c.params.get("channel") == "COPS" for c in posts)
+        assert not any(c.params.get("thread_ts") for c in posts)
+        rendered = json.dumps([c.blocks for c in posts])
+        assert "MTTR" in rendered and "Noisiest alerts" in rendered
+        assert slack.calls("files.completeUploadExternal"), "the digest chart was not uploaded"
