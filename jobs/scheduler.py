@@ -556,8 +556,12 @@ def anomaly_scan_job(
     lookback: timedelta = timedelta(days=3),
     step_s: float = 300.0,
     results: RecentResults | None = None,
+    sink: ReplySink | None = None,
 ) -> JobFunc:
-    """Scan each query's series for anomalies alarmed within the last slot window."""
+    """Scan each query's series for anomalies alarmed within the last slot window.
+
+    Each new anomaly is posted to ``sink`` (the ops channel) with its explanation.
+    """
 
     async def run(ctx: JobContext) -> dict[str, Any]:
         if source is None:
@@ -586,6 +590,11 @@ def anomaly_scan_job(
                 found.extend(e for e in explained if e.at >= recent)
         if results is not None:
             results.add_anomalies(found)
+        if sink is not None:
+            for anomaly in found:
+                await sink.post_digest(
+                    Reply(kind="info", text=f":mag: Anomaly: {anomaly.summary()}")
+                )
         return {"anomalies": len(found), "failed_queries": failed}
 
     return run

@@ -215,6 +215,19 @@ class IncidentRepository(_Repo):
             await s.commit()
         return bool(getattr(result, "rowcount", 0) == 1)
 
+    async def by_thread(
+        self, *, workspace_id: str, channel_id: str, thread_ts: str
+    ) -> Incident | None:
+        """The incident whose Slack thread this is, if any."""
+        stmt = (
+            select(Incident)
+            .where(Incident.workspace_id == workspace_id)
+            .where(Incident.channel_id == channel_id)
+            .where(Incident.thread_ts == thread_ts)
+        )
+        async with self._db.session() as s:
+            return (await s.exec(stmt)).first()
+
     async def set_thread(
         self, *, workspace_id: str, incident_id: int, channel_id: str, thread_ts: str
     ) -> None:

@@ -58,6 +58,7 @@ def wire_jobs(
             source=metrics,
             queries=[s.promql for s in DEFAULT_FORECAST_SERIES],
             results=results,
+            sink=sink,
         ),
         digest=digest_job(chart_dir=chart_dir, results=results, sink=sink),
     )

@@ -236,8 +236,39 @@ class SlackServices:
         first = blocks.render_reply(reply).messages[0]
         await respond(text=first.text, blocks=first.blocks, response_type="ephemeral")
 
+    async def _incident_of(self, workspace_id: str, key: str) -> int | None:
+        """The incident whose thread a conversation key (``slack:C:ts``) is, if any."""
+        parts = key.split(":")
+        if len(parts) != 3 or parts[0] != "slack":
+            return None
+        incident = await self.repos.incidents.by_thread(
+            workspace_id=workspace_id, channel_id=parts[1], thread_ts=parts[2]
+        )
+        return incident.id if incident is not None else None
+
+    async def _timeline(
+        self, *, workspace_id: str, key: str, kind: str, text: str, actor: str
+    ) -> None:
+        """Record a timeline event when the conversation is an incident's thread."""
+        incident_id = await self._incident_of(workspace_id, key)
+        if incident_id is not None:
+            await self.repos.timeline.add(
+                workspace_id=workspace_id,
+                incident_id=incident_id,
+                kind=kind,
+                text=text,
+                actor=actor,
+            )
+
     async def _ask(self, *, workspace_id: str, key: str, text: str, user_id: str | None) -> Reply:
         try:
+            await self._timeline(
+                workspace_id=workspace_id,
+                key=key,
+                kind="message",
+                text=text[:500],
+                actor=user_id or "unknown",
+            )
             return await self.chat.handle(
                 workspace_id=workspace_id, conversation_key=key, text=text, user_id=user_id
             )
@@ -388,6 +419,14 @@ class SlackServices:
             )
             template = messages.FEEDBACK_UP if vote > 0 else messages.FEEDBACK_DOWN
             text = template.format(title=escape(row.title if row else "?"), score=score)
+            if row is not None and row.conversation_key:
+                await self._timeline(
+                    workspace_id=workspace_id,
+                    key=row.conversation_key,
+                    kind="feedback",
+                    text=f"{'👍' if vote > 0 else '👎'} {row.title} (net {score:+d})",
+                    actor=user_id,
+                )
         logger.info("feedback %+d on hypothesis %s in %s", vote, hypothesis_id, workspace_id)
         if channel is None:
             return

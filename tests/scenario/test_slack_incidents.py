@@ -293,3 +293,35 @@ async def test_postmortem_on_resolve(slack: SlackHarness, web_client: AsyncWebCl
     assert complete.params["thread_ts"] == post.response["ts"]
     events = await slack.repos.timeline.list(workspace_id=TEAM_ID, incident_id=incident.id)
     assert [e.kind for e in events][-2:] == ["transition", "postmortem"]
+
+
+async def test_feedback_and_messages_in_the_thread_join_the_timeline(
+    slack: SlackHarness, web_client: AsyncWebClient
+):
+    from memory.models import Hypothesis
+
+    incident, post = await open_incident(slack, web_client)
+    assert incident.id is not None and post.response is not None
+    ts = str(post.response["ts"])
+    key = f"slack:{sp.CHANNEL}:{ts}"
+    (hyp,) = await slack.repos.hypotheses.add_many(
+        workspace_id=TEAM_ID,
+        hypotheses=[
+            Hypothesis(
+                workspace_id=TEAM_ID,
+                conversation_key=key,
+                title="checkout: database connection pool exhausted",
+                fault="db_connections",
+                confidence=0.9,
+            )
+        ],
+    )
+    up = sp.block_actions("hypothesis.feedback_up", str(hyp.id), message_ts=ts, thread_ts=ts)
+    assert (await slack.interact(up)).status_code == 200
+    await slack.stub.wait_calls("chat.postEphemeral")
+    await slack.settle()
+    events = await slack.repos.timeline.list(workspace_id=TEAM_ID, incident_id=incident.id)
+    feedback = [e for e in events if e.kind == "feedback"]
+    assert [(e.actor, e.text) for e in feedback] == [
+        (sp.USER, "👍 checkout: database connection pool exhausted (net +1)")
+    ]
