@@ -42,8 +42,10 @@ def render(reply: Reply) -> str:
         if hyp.rationale:
             out.append(f"   {hyp.rationale}")
         for ev in hyp.evidence:
-            cite = f" — {ev.query}" if ev.query else ""
-            out.append(f"   · {ev.summary}{cite} ({ev.source})")
+            # PromQL is listed once at the end; other citations (change ids...) stay inline
+            cite = f" — {ev.query}" if ev.query and ev.query not in reply.promql else ""
+            source = "prometheus" if ev.source.startswith("prometheus") else ev.source
+            out.append(f"   · {ev.summary}{cite} ({source})")
     if reply.runbooks:
         out.append("")
         out.append("Runbooks:")
