@@ -18,6 +18,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
+from bot.commands import audit as audit_commands
 from bot.commands import digest as digest_commands
 from bot.commands import eval as eval_commands
 from bot.commands import jobs as jobs_commands
@@ -44,6 +45,7 @@ app.add_typer(runbooks_commands.app, name="runbooks")
 app.add_typer(eval_commands.app, name="eval")
 app.add_typer(jobs_commands.app, name="jobs")
 app.add_typer(digest_commands.app, name="digest")
+app.add_typer(audit_commands.app, name="audit")
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
