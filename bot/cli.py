@@ -157,6 +157,9 @@ def chat(
     conversation: Annotated[
         str, typer.Option("--conversation", "-c", help="Conversation name to start or resume.")
     ] = "default",
+    user: Annotated[
+        str, typer.Option("--user", "-u", help="Who you are (for approvals and the audit).")
+    ] = "console",
 ) -> None:
     """Talk to the bot in the terminal (same pipeline as Slack)."""
     from bot.console import ConsoleAdapter  # noqa: PLC0415
@@ -171,6 +174,8 @@ def chat(
                 repos=container.repos,
                 workspace_id=settings.workspace_id,
                 conversation=conversation,
+                user_id=user,
+                remediation=container.remediation,
             )
             await adapter.run()
 

@@ -136,6 +136,11 @@ class Settings(BaseSettings):
     web: WebConfig = Field(default_factory=WebConfig)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
     webhooks: WebhookConfig = Field(default_factory=WebhookConfig)
+    remediation_policy: Path | None = Field(
+        default=None,
+        description="Remediation policy YAML (autonomy levels, approvers); default: one "
+        "approval from anyone but the proposer, 30 min expiry.",
+    )
     incidents: IncidentConfig = Field(default_factory=IncidentConfig)
 
     @model_validator(mode="after")

@@ -16,6 +16,8 @@ from typing import TextIO
 from agents.reply import Reply
 from bot import messages
 from bot.chat import ChatService
+from jobs.remediation import RemediationService
+from memory.models import ProposalStatus
 from memory.repositories import Repositories
 
 _STATE_MARK = {
@@ -79,7 +81,9 @@ class ConsoleAdapter:
         workspace_id: str,
         conversation: str = "default",
         user_id: str = "console",
+        remediation: RemediationService | None = None,
     ) -> None:
+        self._remediation_service = remediation
         self._chat = chat
         self._repos = repos
         self.workspace_id = workspace_id
@@ -106,6 +110,8 @@ class ConsoleAdapter:
         if stripped == "/new":
             self.conversation = uuid.uuid4().hex[:8]
             return f"Started a new conversation {self.conversation!r}."
+        if stripped.split(" ", 1)[0] in ("/approve", "/reject", "/proposals"):
+            return await self._remediation(stripped)
         reply = await self._chat.handle(
             workspace_id=self.workspace_id,
             conversation_key=self.conversation_key,
@@ -113,6 +119,42 @@ class ConsoleAdapter:
             user_id=self.user_id,
         )
         return render(reply)
+
+    async def _remediation(self, line: str) -> str:
+        """``/approve ID``, ``/reject ID reason``, ``/proposals``."""
+        if self._remediation_service is None:
+            return "Remediation is not available in this console."
+        command, _, rest = line.partition(" ")
+        if command == "/proposals":
+            pending = await self._repos.proposals.list(
+                workspace_id=self.workspace_id, status=ProposalStatus.PENDING
+            )
+            if not pending:
+                return "No pending proposals."
+            return "\n".join(
+                f"{p.id}  {p.action}  by {p.proposed_by}  ({len(p.approvals)}/"
+                f"{p.required_approvals} approvals, expires {p.expires_at:%H:%M} UTC)"
+                f"\n  {p.dry_run}"
+                for p in pending
+            )
+        proposal_id, _, reason = rest.strip().partition(" ")
+        if not proposal_id:
+            return f"usage: {command} ID" + (" REASON" if command == "/reject" else "")
+        if command == "/reject" and not reason.strip():
+            return "usage: /reject ID REASON (a reason is required)"
+        decision = await self._remediation_service.decide(
+            workspace_id=self.workspace_id,
+            proposal_id=proposal_id,
+            actor=self.user_id,
+            approve=command == "/approve",
+            reason=reason.strip(),
+        )
+        if not decision.accepted:
+            return f"Refused: {decision.reason}"
+        state = decision.proposal.status if decision.proposal is not None else "?"
+        done = " and executed" if decision.executed else ""
+        verb = "Approved" if command == "/approve" else "Rejected"
+        return f"{verb}{done}: proposal {proposal_id} is now {state}."
 
     async def run(self, *, stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
         """The REPL loop; ends on /quit or end of input."""

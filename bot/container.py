@@ -25,11 +25,14 @@ from agents.sources import (
 )
 from bot.chat import ChatService
 from bot.config import Settings
+from jobs.policy import load_policy
+from jobs.remediation import RemediationService
 from memory.config import VectorStoreConfig
 from memory.db import Database
 from memory.errors import SchemaMismatch
 from memory.repositories import Repositories
 from memory.vectorstore import ChromaVectorStore, MiniLMEmbedder
+from tools.actions.base import ActionCatalogue
 from tools.alertmanager import AlertmanagerIntegration
 from tools.base import Health, HealthState, Integration, ToolRegistry
 from tools.pagerduty import PagerDutyIntegration
@@ -137,6 +140,10 @@ class Container:
             lookback=lookback,
             chart_dir=settings.data_dir / "charts",
             refiner=build_refiner(settings, self.registry),
+        )
+        self.catalogue = ActionCatalogue()
+        self.remediation = RemediationService(
+            self.repos, self.catalogue, load_policy(settings.remediation_policy)
         )
         self.chat = ChatService(
             repos=self.repos, capabilities=self.capabilities, responder=self.agent

@@ -627,7 +627,7 @@ class ProposalRepository(_Repo):
             update(RemediationProposal)
             .where(col(RemediationProposal.workspace_id) == workspace_id)
             .where(col(RemediationProposal.id) == proposal_id)
-            .where(col(RemediationProposal.status) == expected_status.value)
+            .where(col(RemediationProposal.status) == ProposalStatus(expected_status).value)
             .where(col(RemediationProposal.version) == expected_version)
             .values(**values)
         )
