@@ -48,7 +48,7 @@ from memory.repositories import Repositories
 
 logger = logging.getLogger(__name__)
 
-DIGEST_JOB = "digest"
+DIGEST_JOB = "weekly_digest"
 """Name of the weekly digest job in ``jobrun`` (shown on the App Home tab)."""
 
 _MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")

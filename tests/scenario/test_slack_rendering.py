@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bot.slack.services import DIGEST_JOB
 from memory.models import JobRunStatus, RemediationProposal
 from tests.scenario import slack_payloads as sp
 from tests.scenario.harness import SlackHarness, running_app, slack_settings
@@ -77,7 +78,7 @@ async def test_app_home_shows_incidents_approvals_and_digest_in_the_users_time(s
             expires_at=datetime.now(UTC) + timedelta(hours=1),
         )
     )
-    run = await slack.repos.job_runs.claim(workspace_id=ws, job="digest", period="2026-W10")
+    run = await slack.repos.job_runs.claim(workspace_id=ws, job=DIGEST_JOB, period="2026-W10")
     assert run is not None and run.id is not None
     await slack.repos.job_runs.finish(workspace_id=ws, run_id=run.id, status=JobRunStatus.SUCCEEDED)
     slack.stub.users[sp.USER] = {"name": "human", "tz": "Europe/Paris", "tz_offset": 3600}
