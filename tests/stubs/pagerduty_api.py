@@ -508,6 +508,7 @@ class PagerDutyStub:
             ("GET", re.compile("/abilities"), self._abilities),
             ("GET", re.compile("/incidents"), self._list_incidents),
             ("GET", re.compile(f"/incidents/{id_}"), self._get_incident),
+            ("PUT", re.compile(f"/incidents/{id_}"), self._update_incident),
             ("GET", re.compile(f"/incidents/{id_}/log_entries"), self._incident_log_entries),
             ("GET", re.compile(f"/incidents/{id_}/notes"), self._list_notes),
             ("POST", re.compile(f"/incidents/{id_}/notes"), self._create_note),
@@ -547,6 +548,46 @@ class PagerDutyStub:
         incident = self._find_incident(incident_id)
         if incident is None:
             return 404, {}, NOT_FOUND
+        return 200, {}, {"incident": incident}
+
+    def _update_incident(
+        self, _q: Any, headers: dict[str, str], body: Any, incident_id: str
+    ) -> Any:
+        """``PUT /incidents/{id}``: change ``status`` (acknowledged/resolved) or ``assignments``."""
+        incident = self._find_incident(incident_id)
+        if incident is None:
+            return 404, {}, NOT_FOUND
+        invalid = {"message": "Invalid Input Provided", "code": 2001}
+        sender = headers.get("from")
+        if not sender:
+            return 400, {}, {"error": invalid | {"errors": ["Requester User Not Found"]}}
+        fields = body.get("incident") if isinstance(body, dict) else None
+        if not isinstance(fields, dict):
+            return 400, {}, {"error": invalid | {"errors": ["Incident is required"]}}
+        status = fields.get("status")
+        assignments = fields.get("assignments")
+        if status is not None and status not in ("acknowledged", "resolved"):
+            return 400, {}, {"error": invalid | {"errors": [f"Status {status!r} is invalid"]}}
+        if incident["status"] == "resolved" and (status or assignments):
+            error = {"message": "Incident Already Resolved", "code": 2002}
+            return 400, {}, {"error": error | {"errors": ["Incident Already Resolved"]}}
+        now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        if assignments is not None:
+            ids = [a.get("assignee", {}).get("id") for a in assignments if isinstance(a, dict)]
+            if not ids or any(i not in USERS for i in ids):
+                return 400, {}, {"error": invalid | {"errors": ["Assignee is invalid"]}}
+            incident["assignments"] = [{"at": now, "assignee": _user(i)} for i in ids]
+            incident["acknowledgements"] = []
+            incident["status"] = "triggered"
+        if status == "acknowledged":
+            user = (incident["assignments"] or [{"assignee": _user("PUSR001")}])[0]["assignee"]
+            incident["acknowledgements"] = [{"at": now, "acknowledger": user}]
+        if status == "resolved":
+            incident["assignments"] = []
+            incident["acknowledgements"] = []
+        if status is not None:
+            incident["status"] = status
+        incident["updated_at"] = incident["last_status_change_at"] = now
         return 200, {}, {"incident": incident}
 
     def _incident_log_entries(self, query: Any, _h: Any, _b: Any, incident_id: str) -> Any:
