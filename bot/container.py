@@ -33,6 +33,7 @@ from memory.errors import SchemaMismatch
 from memory.repositories import Repositories
 from memory.vectorstore import ChromaVectorStore, MiniLMEmbedder
 from tools.actions.base import ActionCatalogue
+from tools.actions.catalogue import build_catalogue
 from tools.alertmanager import AlertmanagerIntegration
 from tools.base import Health, HealthState, Integration, ToolRegistry
 from tools.pagerduty import PagerDutyIntegration
@@ -70,6 +71,21 @@ async def open_runbook_store(*, data_dir: Path, config: VectorStoreConfig) -> Ru
         config=config, embedder=MiniLMEmbedder(), data_dir=data_dir
     )
     return await RunbookStore.open(vectors)
+
+
+def build_action_catalogue(registry: ToolRegistry) -> ActionCatalogue:
+    """Mutating actions of the configured integrations (run only via approved proposals)."""
+    alertmanager, pagerduty = None, None
+    for integ in registry.integrations:
+        if not integ.configured:
+            continue
+        if isinstance(integ, AlertmanagerIntegration):
+            alertmanager = integ.client
+        elif isinstance(integ, PagerDutyIntegration):
+            pagerduty = integ.client
+    return build_catalogue(
+        alertmanager=alertmanager, pagerduty=pagerduty, kubernetes_host=None, webhooks={}
+    )
 
 
 def build_refiner(settings: Settings, registry: ToolRegistry) -> Refiner | None:
@@ -141,7 +157,7 @@ class Container:
             chart_dir=settings.data_dir / "charts",
             refiner=build_refiner(settings, self.registry),
         )
-        self.catalogue = ActionCatalogue()
+        self.catalogue = build_action_catalogue(self.registry)
         self.remediation = RemediationService(
             self.repos, self.catalogue, load_policy(settings.remediation_policy)
         )
