@@ -141,6 +141,7 @@ def create_app(
                         repos=container.repos,
                         digest_cron=settings.jobs.digest_cron,
                         postmortem_on_resolve=settings.incidents.postmortem_on_resolve,
+                        remediation=container.remediation,
                     )
                 )
             state["ingestors"] = Ingestors(

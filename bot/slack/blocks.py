@@ -32,6 +32,13 @@ block_id                           what it holds
 ``incident.times``                 started / acknowledged / mitigated / resolved, MTTA, MTTR
 ``incident.alerts``                firing and resolved counts, top 5 alert names (×count)
 ``incident.actions``               Acknowledge / Mitigate / Resolve / Post-mortem
+``remediation.header``            proposal message: risk emoji, action and risk
+``remediation.summary``           environment, proposer, reason
+``remediation.dry_run``           what executing would change
+``remediation.status``            status and approvals so far (``1/2 approvals: <@U1>``)
+``remediation.result``            precondition, execution and verification (once run)
+``remediation.actions``           Approve / Reject (only while pending)
+``remediation.reason``            the Reject modal's required reason input
 ``timeline.title``                 ``/sre timeline``: which incident
 ``timeline.events[.N]``            its events, oldest first (actor, kind, time)
 =================================  ==================================================
@@ -40,8 +47,9 @@ Action ids: ``hypothesis.feedback_up``, ``hypothesis.feedback_down`` and
 ``hypothesis.show_evidence`` (value: the stored hypothesis id), ``investigation.rerun``
 (value: the question), ``incident.ack``, ``incident.mitigate``, ``incident.resolve`` and
 ``incident.postmortem`` (value: the incident id; a transition that is no longer valid
-has no button, and a resolved incident keeps only Post-mortem). View callback ids:
-``ask.submit``, ``hypothesis.evidence``.
+has no button, and a resolved incident keeps only Post-mortem), ``remediation.approve``
+and ``remediation.reject`` (value: the proposal id). View callback ids: ``ask.submit``,
+``hypothesis.evidence``, ``remediation.reject_reason``.
 
 Limits respected (Slack's): 3,000 characters per section text, 50 blocks per message,
 100 per modal or Home tab, 150 per header, 2,000 per button value, 10 elements per
@@ -68,6 +76,7 @@ from memory.models import (
     Incident,
     IncidentStatus,
     JobRun,
+    ProposalStatus,
     RemediationProposal,
     TimelineEvent,
 )
@@ -99,6 +108,26 @@ ACTION_INCIDENT_ACK = "incident.ack"
 ACTION_INCIDENT_MITIGATE = "incident.mitigate"
 ACTION_INCIDENT_RESOLVE = "incident.resolve"
 ACTION_INCIDENT_POSTMORTEM = "incident.postmortem"
+ACTION_REMEDIATION_APPROVE = "remediation.approve"
+ACTION_REMEDIATION_REJECT = "remediation.reject"
+VIEW_REMEDIATION_REJECT = "remediation.reject_reason"
+REJECT_BLOCK = "remediation.reason"
+REJECT_INPUT = "remediation.reason_input"
+RISK_EMOJI = {
+    "low": ":large_green_circle:",
+    "medium": ":large_orange_circle:",
+    "high": ":red_circle:",
+}
+PROPOSAL_STATUS_EMOJI = {
+    ProposalStatus.PENDING: ":hourglass_flowing_sand:",
+    ProposalStatus.APPROVED: ":white_check_mark:",
+    ProposalStatus.EXECUTING: ":gear:",
+    ProposalStatus.SUCCEEDED: ":heavy_check_mark:",
+    ProposalStatus.FAILED: ":x:",
+    ProposalStatus.VERIFIED: ":white_check_mark:",
+    ProposalStatus.REJECTED: ":no_entry_sign:",
+    ProposalStatus.EXPIRED: ":hourglass:",
+}
 INCIDENT_TOP_ALERTS = 5
 TIMELINE_LIMIT = 200
 
@@ -702,3 +731,122 @@ def timeline_message(incident: Incident, events: Sequence[TimelineEvent]) -> Mes
         text=f"Timeline of incident #{incident.id} ({len(events)} events)",
         blocks=blocks[:MESSAGE_BLOCK_LIMIT],
     )
+
+
+# --- remediation -----------------------------------------------------------------------
+
+
+def _outcome_line(label: str, outcome: Any) -> str | None:
+    if not isinstance(outcome, dict):
+        return None
+    mark = ":white_check_mark:" if outcome.get("ok") else ":x:"
+    detail = escape(truncate(str(outcome.get("detail") or ""), 500))
+    return f"{mark} *{label}:* {detail}"
+
+
+def _result_lines(result: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    if result.get("error"):
+        lines.append(f":x: *Error:* {escape(truncate(str(result['error']), 500))}")
+    pre = result.get("precondition")
+    if isinstance(pre, dict) and not pre.get("ok"):
+        lines.append(_outcome_line("Precondition", pre) or "")
+    for label, key in (("Result", "execution"), ("Verification", "verification")):
+        line = _outcome_line(label, result.get(key))
+        if line is not None:
+            lines.append(line)
+    if result.get("needs_human_check"):
+        detail = escape(truncate(str(result.get("detail") or ""), 500))
+        lines.append(f":warning: *Needs a human check:* {detail}")
+    return [line for line in lines if line]
+
+
+def proposal_message(proposal: RemediationProposal, *, note: str | None = None) -> Message:
+    """A remediation proposal, updated in place as it is approved, rejected or run.
+
+    Args:
+        proposal: The stored proposal (its id is the buttons' value).
+        note: An extra line under the status (e.g. who rejected it and why).
+
+    Returns:
+        Header (action and risk), summary, dry run, status with the approvals so far,
+        the result and verification once executed, and Approve / Reject while pending.
+    """
+    status = ProposalStatus(proposal.status)
+    risk = str(proposal.risk)
+    blocks: list[Block] = [
+        header(
+            "remediation.header",
+            f"{RISK_EMOJI.get(risk, ':white_circle:')} {proposal.action} · {risk} risk",
+        )
+    ]
+    summary = (
+        f"*Environment:* `{escape(proposal.environment)}` · "
+        f"*Proposed by:* {_actor(proposal.proposed_by)}"
+    )
+    if proposal.reason:
+        summary += "\n" + escape(truncate(proposal.reason, 1000))
+    blocks.append(section("remediation.summary", summary))
+    dry = escape(truncate(proposal.dry_run or "(no dry run)", 2500)).replace("```", "'''")
+    blocks.append(section("remediation.dry_run", f"*Dry run*\n```{dry}```"))
+    approvers = ", ".join(_actor(a) for a in proposal.approvals) or "none yet"
+    status_text = (
+        f"{PROPOSAL_STATUS_EMOJI[status]} *Status:* `{status.value}` · "
+        f"{len(proposal.approvals)}/{proposal.required_approvals} approvals: {approvers}"
+    )
+    if note:
+        status_text += "\n" + truncate(note, 1000)
+    blocks.append(section("remediation.status", status_text))
+    lines = _result_lines(proposal.result or {})
+    if lines:
+        blocks.append(section("remediation.result", truncate("\n".join(lines), SECTION_TEXT_LIMIT)))
+    if status is ProposalStatus.PENDING:
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": "remediation.actions",
+                "elements": [
+                    button(
+                        "Approve",
+                        action_id=ACTION_REMEDIATION_APPROVE,
+                        value=proposal.id,
+                        style="primary",
+                    ),
+                    button("Reject", action_id=ACTION_REMEDIATION_REJECT, value=proposal.id),
+                ],
+            }
+        )
+    text = truncate(
+        f"Remediation {escape(proposal.action)} in {escape(proposal.environment)} "
+        f"({status.value}, {risk} risk): {escape(proposal.dry_run)}",
+        FALLBACK_TEXT_LIMIT,
+    )
+    return Message(text=text, blocks=blocks)
+
+
+def reject_modal(*, proposal_id: str, channel: str, message_ts: str) -> View:
+    """The Reject form: a required reason; where the proposal message is in private_metadata."""
+    return {
+        "type": "modal",
+        "callback_id": VIEW_REMEDIATION_REJECT,
+        "private_metadata": json.dumps(
+            {"proposal_id": proposal_id, "channel": channel, "message_ts": message_ts}
+        ),
+        "title": plain("Reject remediation", limit=24),
+        "submit": plain("Reject", limit=24),
+        "close": plain("Cancel", limit=24),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": REJECT_BLOCK,
+                "label": plain("Why reject it?"),
+                "optional": False,
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": REJECT_INPUT,
+                    "multiline": True,
+                    "min_length": 1,
+                },
+            }
+        ],
+    }

@@ -72,3 +72,8 @@ POSTMORTEM_UPLOAD_FAILED = (
     "but Slack refused the upload: `{error}`."
 )
 TIMELINE_EMPTY = "No events recorded yet."
+
+REMEDIATION_REFUSED = ":no_entry: Not done: {reason}"
+REMEDIATION_UNAVAILABLE = "Remediation is not available in this deployment."
+REMEDIATION_REJECTED = ":no_entry_sign: Rejected by <@{user}>: {reason}"
+REJECT_EMPTY = "Say why (one line is enough)."

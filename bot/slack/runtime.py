@@ -29,6 +29,7 @@ from bot.slack.installation_store import DatabaseInstallationStore
 from bot.slack.mode import SlackMode, SlackSetup
 from bot.slack.services import SlackServices
 from bot.slack.work import AckGate, BackgroundWork
+from jobs.remediation import RemediationService
 from memory.repositories import Repositories
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class SlackRuntime:
         digest_cron: str = "0 9 * * mon",
         drain_timeout_s: float = 30.0,
         postmortem_on_resolve: bool = False,
+        remediation: RemediationService | None = None,
     ) -> None:
         self.config = config
         self.setup = setup
@@ -55,6 +57,7 @@ class SlackRuntime:
         self._digest_cron = digest_cron
         self._drain_timeout = drain_timeout_s
         self._postmortem_on_resolve = postmortem_on_resolve
+        self._remediation = remediation
         self._session: aiohttp.ClientSession | None = None
         self._client: AsyncWebClient | None = None
         self._app: AsyncApp | None = None
@@ -134,6 +137,7 @@ class SlackRuntime:
                 repos=self._repos, postmortem_on_resolve=self._postmortem_on_resolve
             ),
             clock=lambda: datetime.now(UTC),
+            remediation=self._remediation,
         )
         self._app = build_app(
             config=self.config,

@@ -43,7 +43,8 @@ from bot.slack.incidents import IncidentOps
 from bot.slack.membership import ThreadMembership, conversation_key
 from bot.slack.mrkdwn import escape, truncate
 from bot.slack.work import BackgroundWork
-from memory.models import ProposalStatus
+from jobs.remediation import RemediationService
+from memory.models import ProposalStatus, RemediationProposal
 from memory.repositories import Repositories
 
 logger = logging.getLogger(__name__)
@@ -82,8 +83,10 @@ class SlackServices:
         membership: ThreadMembership | None = None,
         incidents: IncidentOps | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        remediation: RemediationService | None = None,
     ) -> None:
         self.chat = chat
+        self.remediation = remediation
         self.repos = repos
         self.intake = intake
         self.answers = answers
@@ -463,6 +466,86 @@ class SlackServices:
             )
         await client.views_open(trigger_id=trigger_id, view=view)
 
+    # --- remediation ----------------------------------------------------------------
+
+    async def decide_remediation(
+        self,
+        *,
+        client: AsyncWebClient,
+        workspace_id: str,
+        proposal_id: str,
+        user_id: str,
+        approve: bool,
+        channel: str | None,
+        message_ts: str | None,
+        reason: str = "",
+    ) -> None:
+        """Apply one Approve / Reject click (``answers`` lane: it may execute the action).
+
+        The click is audited whatever happens (:meth:`RemediationService.decide`). An
+        accepted click updates the proposal message in place from the stored proposal;
+        a refused one tells the clicker why, ephemerally.
+
+        Args:
+            client: The Web API client.
+            workspace_id: The workspace.
+            proposal_id: The proposal clicked.
+            user_id: Who clicked (the policy decides whether they may).
+            approve: ``True`` for Approve, ``False`` for Reject.
+            channel: Channel of the proposal message, if known.
+            message_ts: Its ts, if known.
+            reason: The reject reason (free text).
+        """
+        if self.remediation is None:
+            if channel:
+                await client.chat_postEphemeral(
+                    channel=channel, user=user_id, text=messages.REMEDIATION_UNAVAILABLE
+                )
+            return
+        decision = await self.remediation.decide(
+            workspace_id=workspace_id,
+            proposal_id=proposal_id,
+            actor=user_id,
+            approve=approve,
+            reason=reason,
+        )
+        if not decision.accepted:
+            if channel:
+                await client.chat_postEphemeral(
+                    channel=channel,
+                    user=user_id,
+                    text=messages.REMEDIATION_REFUSED.format(reason=escape(decision.reason)),
+                )
+            return
+        if not channel or not message_ts:
+            logger.warning("proposal %s decided without a message to update", proposal_id)
+            return
+        # re-read: a concurrent click may have moved it further since this decision
+        current = (
+            await self.repos.proposals.get(workspace_id=workspace_id, proposal_id=proposal_id)
+            or decision.proposal
+        )
+        if current is None:  # pragma: no cover - the decision just stored it
+            return
+        note = None
+        if not approve:
+            note = messages.REMEDIATION_REJECTED.format(user=user_id, reason=escape(reason))
+        msg = blocks.proposal_message(current, note=note)
+        await client.chat_update(channel=channel, ts=message_ts, text=msg.text, blocks=msg.blocks)
+
+    async def open_reject_form(
+        self,
+        *,
+        client: AsyncWebClient,
+        trigger_id: str,
+        proposal_id: str,
+        channel: str,
+        message_ts: str,
+    ) -> None:
+        """Open the Reject modal (``intake`` lane: the trigger id expires in 3 s)."""
+        view = blocks.reject_modal(proposal_id=proposal_id, channel=channel, message_ts=message_ts)
+        await client.views_open(trigger_id=trigger_id, view=view)
+
     # --- App Home ------------------------------------------------------------------
 
     async def publish_home(
@@ -491,3 +574,29 @@ class SlackServices:
             tz_offset_s=tz_offset,
         )
         await client.views_publish(user_id=user_id, view=view)
+
+
+async def post_proposal(
+    *,
+    client: AsyncWebClient,
+    channel: str,
+    proposal: RemediationProposal,
+    thread_ts: str | None = None,
+) -> str:
+    """Post a proposal message (dry run, Approve / Reject) and return its ts.
+
+    Args:
+        client: The Web API client.
+        channel: Where to post.
+        proposal: The stored proposal.
+        thread_ts: Post in this thread (e.g. the incident's), else at the top level.
+
+    Returns:
+        The ts of the posted message (clicks update it in place).
+    """
+    msg = blocks.proposal_message(proposal)
+    kwargs: dict[str, Any] = {"channel": channel, "text": msg.text, "blocks": msg.blocks}
+    if thread_ts:
+        kwargs["thread_ts"] = thread_ts
+    posted = await client.chat_postMessage(**kwargs)
+    return str(posted["ts"])

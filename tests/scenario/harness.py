@@ -269,12 +269,19 @@ class SlackHarness:
 
 
 def scripted_container(
-    responder_box: dict[str, ScriptedResponder], gate: asyncio.Event | None
+    responder_box: dict[str, ScriptedResponder],
+    gate: asyncio.Event | None,
+    customize: Callable[[Container], None] | None = None,
 ) -> Callable[[Settings], Container]:
-    """A container factory whose ChatService answers with a :class:`ScriptedResponder`."""
+    """A container factory whose ChatService answers with a :class:`ScriptedResponder`.
+
+    ``customize`` then adjusts the built container (e.g. its remediation service).
+    """
 
     def build(settings: Settings) -> Container:
         container = Container(settings)
+        if customize is not None:
+            customize(container)
         chart_dir = settings.data_dir / "charts"
         chart_dir.mkdir(parents=True, exist_ok=True)
         responder = ScriptedResponder(repos=container.repos, chart_dir=chart_dir, gate=gate)
@@ -295,10 +302,16 @@ async def running_app(
     scripted: bool = True,
     gate: asyncio.Event | None = None,
     socket_mode: bool = False,
+    customize: Callable[[Container], None] | None = None,
 ) -> AsyncIterator[SlackHarness]:
-    """The production ASGI app served on loopback, with an optional scripted responder."""
+    """The production ASGI app served on loopback, with an optional scripted responder.
+
+    ``customize`` adjusts the container before the app uses it (scripted mode only).
+    """
     box: dict[str, ScriptedResponder] = {}
-    factory = scripted_container(box, gate) if scripted else Container
+    if customize is not None and not scripted:
+        raise ValueError("customize needs scripted=True")
+    factory = scripted_container(box, gate, customize) if scripted else Container
     app = create_app(settings, socket_mode=socket_mode, container_factory=factory)
     async with serve_asgi(app) as url:
         db = Database(settings.database_url)

@@ -1,4 +1,4 @@
-"""Block actions: 👍/👎 per hypothesis, "show evidence", "investigate again", incident buttons."""
+"""Block actions: 👍/👎, "show evidence", "investigate again", incident and remediation buttons."""
 
 from __future__ import annotations
 
@@ -43,6 +43,15 @@ def _where(body: dict[str, Any]) -> tuple[str | None, str | None]:
     message = body.get("message") or {}
     thread_ts = message.get("thread_ts") or message.get("ts")
     return channel, thread_ts
+
+
+def _message_of(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(channel, ts) of the message holding the clicked button (to update it in place)."""
+    channel, _thread = _where(body)
+    message_ts = (body.get("container") or {}).get("message_ts") or (body.get("message") or {}).get(
+        "ts"
+    )
+    return channel, (str(message_ts) if message_ts else None)
 
 
 def register(app: AsyncApp, services: SlackServices) -> None:
@@ -178,6 +187,57 @@ def register(app: AsyncApp, services: SlackServices) -> None:
             label=f"post-mortem of incident {incident_id}",
         )
 
+    async def on_approve(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+    ) -> None:
+        await ack()
+        proposal_id = str(action.get("value") or "")
+        if not proposal_id:
+            return
+        channel, message_ts = _message_of(body)
+        services.answers.submit(
+            functools.partial(
+                services.decide_remediation,
+                client=client,
+                workspace_id=workspace_of(context, body),
+                proposal_id=proposal_id,
+                user_id=str((body.get("user") or {}).get("id") or ""),
+                approve=True,
+                channel=channel,
+                message_ts=message_ts,
+            ),
+            label=f"approve {proposal_id}",
+        )
+
+    async def on_reject(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        client: AsyncWebClient,
+    ) -> None:
+        await ack()
+        proposal_id = str(action.get("value") or "")
+        channel, message_ts = _message_of(body)
+        if not proposal_id or not channel or not message_ts:
+            return
+        services.intake.submit(
+            functools.partial(
+                services.open_reject_form,
+                client=client,
+                trigger_id=str(body.get("trigger_id") or ""),
+                proposal_id=proposal_id,
+                channel=channel,
+                message_ts=message_ts,
+            ),
+            label=f"reject form {proposal_id}",
+        )
+
+    app.action(blocks.ACTION_REMEDIATION_APPROVE)(on_approve)
+    app.action(blocks.ACTION_REMEDIATION_REJECT)(on_reject)
     app.action(blocks.ACTION_INCIDENT_ACK)(incident_transition(IncidentStatus.ACKNOWLEDGED))
     app.action(blocks.ACTION_INCIDENT_MITIGATE)(incident_transition(IncidentStatus.MITIGATED))
     app.action(blocks.ACTION_INCIDENT_RESOLVE)(incident_transition(IncidentStatus.RESOLVED))
