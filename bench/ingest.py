@@ -28,7 +28,6 @@ import asyncio
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,6 +46,7 @@ from sqlmodel import col, func, select
 from memory.db import Database
 from memory.models import Alert, WebhookDelivery
 from tests.servers.postgres import create_database, drop_database, postgres_server
+from tests.servers.process import free_port
 from tests.stubs.slack_api import BOT_TOKEN, SlackApiStub
 
 TOKEN = "bench-webhook-token"
@@ -153,12 +153,6 @@ def _payload(alerts: list[dict[str, Any]], svc: str, round_no: int) -> dict[str,
         "externalURL": "http://alertmanager.bench",
         "alerts": alerts,
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def replay(

@@ -38,7 +38,6 @@ import asyncio
 import gc
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -60,16 +59,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.scenario import slack_payloads as sp  # noqa: E402
+from tests.servers.process import free_port  # noqa: E402
 from tests.stubs.slack_api import BOT_TOKEN, SIGNING_SECRET, SlackApiStub  # noqa: E402
 
 QUESTION = "what's wrong with checkout?"
 WARMUP = 20
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -29,7 +29,7 @@ from jobs.policy import load_policy
 from jobs.remediation import RemediationService
 from memory.config import VectorStoreConfig
 from memory.db import Database
-from memory.errors import SchemaMismatch
+from memory.errors import ConfigError, SchemaMismatch
 from memory.repositories import Repositories
 from memory.vectorstore import ChromaVectorStore, MiniLMEmbedder
 from tools.actions.base import ActionCatalogue
@@ -82,7 +82,10 @@ def build_action_catalogue(registry: ToolRegistry) -> ActionCatalogue:
         if isinstance(integ, AlertmanagerIntegration):
             alertmanager = integ.client
         elif isinstance(integ, PagerDutyIntegration):
-            pagerduty = integ.client
+            try:
+                pagerduty = integ.client
+            except ConfigError as exc:  # e.g. an unreadable CA bundle: doctor reports it
+                logger.warning("PagerDuty actions disabled: %s", exc)
     return build_catalogue(
         alertmanager=alertmanager, pagerduty=pagerduty, kubernetes_host=None, webhooks={}
     )

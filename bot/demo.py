@@ -7,11 +7,11 @@ feature adds a step here until the demo walks the whole product.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from agents.gather import Sources
-from agents.sources import ScenarioSources
+from agents.sources import ScenarioSources, parse_time
 from bot.config import Settings
 from bot.console import ConsoleAdapter
 from bot.container import Container, open_runbook_store
@@ -29,10 +29,6 @@ DEMO_QUESTIONS = (
     "who is on call?",
     "open incidents",
 )
-
-
-def _parse_ts(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def describe_scenario(scenario: Scenario) -> list[str]:
@@ -102,7 +98,7 @@ async def run_demo(
                 status=AlertStatus(alert.get("status", "firing")),
                 labels=labels,
                 annotations=alert.get("annotations", {}),
-                starts_at=_parse_ts(alert["startsAt"]),
+                starts_at=parse_time(alert["startsAt"]) or datetime.now(UTC),
                 severity=labels.get("severity", "warning"),
                 service=labels.get("service"),
             )

@@ -14,7 +14,6 @@ A missing binary skips the tests with a reason locally and fails them under ``CI
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,26 +21,24 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.conftest import IN_CI, require
 from tests.servers.alertmanager import start_alertmanager
 from tests.servers.process import ServerProcess, ServerStartError, find_binary, free_port
 from tests.servers.prometheus import start_prometheus
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ALERTMANAGER_BINARIES = ("prometheus-alertmanager", "alertmanager")
 
 
 def require_binary(*names: str) -> str:
     """Path of the first binary found; otherwise fail under CI, skip locally."""
     found = find_binary(*names)
-    if found:
-        return found
-    reason = (
+    require(
+        found is not None,
         f"{' / '.join(names)} not installed (run scripts/ensure-test-services.sh "
-        "or apt-get install prometheus prometheus-alertmanager)"
+        "or apt-get install prometheus prometheus-alertmanager)",
     )
-    if IN_CI:
-        pytest.fail(f"CI=true and {reason}", pytrace=False)
-    pytest.skip(reason)
+    assert found is not None
+    return found
 
 
 @pytest.fixture(scope="session")

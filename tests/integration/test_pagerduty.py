@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
+from tests.servers.process import free_port
 from tests.stubs.pagerduty_api import STUB_TOKEN, PagerDutyStub, serve_pagerduty_stub
 from tools.base import HealthState, Integration, Tool, ToolRegistry, ToolStatus
 from tools.config import PagerDutyConfig
@@ -52,13 +52,6 @@ def pagerduty(
 
 def tool(integration: PagerDutyIntegration, name: str) -> Tool[Any]:
     return next(t for t in integration.tools() if t.name == name)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 async def test_pagerduty_health_accepts_token(

@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import hmac
 import json
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from bot.config import load_settings
 from bot.web import create_app
 from memory.db import Database
 from memory.models import Alert, WebhookDelivery
+from tests.servers.process import free_port
 
 TOKEN = "am-test-token"
 PD_SECRET = "pd-test-secret"
@@ -29,12 +29,6 @@ PD_SECRET = "pd-test-secret"
 class App:
     url: str
     db_url: str
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -5,7 +5,6 @@ automatic investigation is posted into it."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from pathlib import Path
 
@@ -20,17 +19,12 @@ from memory.db import Database
 from memory.models import Incident
 from tests.integration.conftest import require_binary
 from tests.servers.alertmanager import start_alertmanager
+from tests.servers.process import free_port
 from tests.servers.prometheus import ALWAYS_FIRING_ALERT, start_prometheus
 from tests.stubs.slack_api import BOT_TOKEN, SIGNING_SECRET, SlackApiStub
 
 pytestmark = pytest.mark.integration
 TOKEN = "pipeline-token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_prometheus_rule_to_slack_incident_thread(tmp_path: Path):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,15 +14,10 @@ from pathlib import Path
 import httpx
 
 from tests.scenario import slack_payloads as sp
+from tests.servers.process import free_port
 from tests.stubs.slack_api import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, SlackApiStub
 
 EXE = str(Path(sys.executable).parent / "sre-copilot")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def env_for(tmp_path: Path, **slack: str) -> dict[str, str]:

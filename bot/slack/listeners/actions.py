@@ -12,7 +12,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import blocks
-from bot.slack.listeners.common import workspace_of
+from bot.slack.listeners.common import user_of, workspace_of
 from bot.slack.services import SlackServices
 from memory.models import IncidentStatus
 
@@ -75,7 +75,7 @@ def register(app: AsyncApp, services: SlackServices) -> None:
                     services.record_feedback,
                     client=client,
                     workspace_id=workspace_of(context, body),
-                    user_id=str((body.get("user") or {}).get("id") or ""),
+                    user_id=user_of(body),
                     channel=channel,
                     thread_ts=thread_ts,
                     hypothesis_id=hypothesis_id,
@@ -153,7 +153,7 @@ def register(app: AsyncApp, services: SlackServices) -> None:
                     workspace_id=workspace_of(context, body),
                     incident_id=incident_id,
                     new=new,
-                    actor=str((body.get("user") or {}).get("id") or ""),
+                    actor=user_of(body),
                     channel=channel,
                     thread_ts=thread_ts,
                 ),
@@ -180,7 +180,7 @@ def register(app: AsyncApp, services: SlackServices) -> None:
                 client=client,
                 workspace_id=workspace_of(context, body),
                 incident_id=incident_id,
-                actor=str((body.get("user") or {}).get("id") or ""),
+                actor=user_of(body),
                 channel=channel,
                 thread_ts=thread_ts,
             ),
@@ -205,7 +205,7 @@ def register(app: AsyncApp, services: SlackServices) -> None:
                 client=client,
                 workspace_id=workspace_of(context, body),
                 proposal_id=proposal_id,
-                user_id=str((body.get("user") or {}).get("id") or ""),
+                user_id=user_of(body),
                 approve=True,
                 channel=channel,
                 message_ts=message_ts,

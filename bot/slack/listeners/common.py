@@ -16,3 +16,8 @@ def workspace_of(context: AsyncBoltContext, body: dict[str, Any]) -> str:
         or context.enterprise_id
     )
     return str(team or "unknown")
+
+
+def user_of(body: dict[str, Any]) -> str:
+    """The id of the user who clicked or submitted (``""`` if Slack sent none)."""
+    return str((body.get("user") or {}).get("id") or "")

@@ -13,7 +13,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import blocks, messages
-from bot.slack.listeners.common import workspace_of
+from bot.slack.listeners.common import user_of, workspace_of
 from bot.slack.services import SlackServices
 
 logger = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def register(app: AsyncApp, services: SlackServices) -> None:
                 workspace_id=workspace_of(context, body),
                 channel=channel,
                 text=question,
-                user_id=str((body.get("user") or {}).get("id") or ""),
+                user_id=user_of(body),
             ),
             label="ask form",
         )
@@ -98,7 +98,7 @@ def register(app: AsyncApp, services: SlackServices) -> None:
                 client=client,
                 workspace_id=workspace_of(context, body),
                 proposal_id=proposal_id,
-                user_id=str((body.get("user") or {}).get("id") or ""),
+                user_id=user_of(body),
                 approve=False,
                 reason=reason,
                 channel=str(meta.get("channel") or "") or None,

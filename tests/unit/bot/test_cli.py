@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from memory.db import head_revision
+from tests.servers.process import free_port
 
 runner = CliRunner()
 EXE = shutil.which("sre-copilot", path=str(Path(sys.executable).parent)) or "sre-copilot"
@@ -176,14 +177,8 @@ def test_tool_run_unknown_tool_is_an_error_result(tmp_path: Path):
     assert '"status": "error"' in proc.stdout and "unknown tool" in proc.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_serve_starts_with_nothing_configured(tmp_path: Path):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [EXE, "serve", "--port", str(port)],
         env=clean_env(tmp_path),
