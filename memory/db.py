@@ -39,6 +39,10 @@ _HOLDS_SQLITE_LOCK: contextvars.ContextVar[bool] = contextvars.ContextVar(
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
+MIGRATION_LOCK_ID = 0x5E_C0_01_07
+"""PostgreSQL advisory lock key held while migrations run (one migrator at a time)."""
+
+
 def alembic_config() -> Config:
     """Alembic configuration pointing at the packaged migrations."""
     cfg = Config()
@@ -246,6 +250,11 @@ class Database:
         cfg = alembic_config()
 
         def _upgrade(conn: Connection) -> None:
+            if conn.dialect.name == "postgresql":
+                # Replicas start together and each runs the migrations: serialise them
+                # with a transaction-scoped advisory lock, so the second finds the
+                # schema at head and applies nothing (instead of racing on DDL).
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})")
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
 

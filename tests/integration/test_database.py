@@ -104,6 +104,33 @@ async def test_postgres_migrates_from_empty(pg_server: PostgresServer | None):
         await drop_database(pg_server, name)
 
 
+@pytest.mark.integration
+async def test_replicas_migrating_at_once_do_not_race(pg_server: PostgresServer | None):
+    """Web replicas and the scheduler start together and each migrates: one wins the
+    advisory lock and applies the DDL, the others wait and then find the schema at head
+    (without the lock, concurrent CREATE TABLEs fail on PostgreSQL's catalog)."""
+    import asyncio
+
+    from tests.conftest import require
+
+    require(pg_server is not None, "no PostgreSQL available")
+    assert pg_server is not None
+    name = await create_database(pg_server)
+    try:
+        url = pg_server.sqlalchemy_url(name)
+        dbs = [Database(url) for _ in range(4)]
+        try:
+            results = await asyncio.gather(*(db.upgrade() for db in dbs))
+        finally:
+            for db in dbs:
+                await db.dispose()
+        assert {after for _before, after in results} == {head_revision()}
+        async with Database(url) as db:
+            assert await db.check_schema() == head_revision()
+    finally:
+        await drop_database(pg_server, name)
+
+
 async def test_migrations_match_the_models(database: Database):
     """Alembic's head schema is exactly what memory/models.py declares (both backends)."""
     from alembic.autogenerate import compare_metadata
