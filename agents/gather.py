@@ -29,6 +29,7 @@ from agents.sources import (
 from memory.errors import CopilotError
 from memory.repositories import Repositories
 from tools.metrics import MetricsSource
+from tools.telemetry import current
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -76,18 +77,28 @@ async def guarded(
     what: str, source: str, coro: Awaitable[T], budget: Budget, failures: list[SourceFailure]
 ) -> T | None:
     """Await ``coro`` within the deadline; record a failure instead of raising."""
+    started, status = time.perf_counter(), "cancelled"
     try:
         async with asyncio.timeout(budget.deadline()):
-            return await coro
+            result = await coro
+        status = "ok"
+        return result
     except TimeoutError:
+        status = "timeout"
         failures.append(
             SourceFailure(source=source, error=f"{what}: timed out after {budget.deadline():.1f}s")
         )
     except CopilotError as exc:
+        status = "error"
         failures.append(SourceFailure(source=source, error=f"{what}: {exc}"))
     except Exception as exc:  # boundary: one source must not sink the investigation
+        status = "error"
         logger.exception("evidence call %s on %s failed", what, source)
         failures.append(SourceFailure(source=source, error=f"{what}: {type(exc).__name__}: {exc}"))
+    finally:
+        current().observe_evidence_call(
+            what=what, source=source, status=status, seconds=time.perf_counter() - started
+        )
     return None
 
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol, TypedDict
+from typing import Any, Protocol, TypedDict, runtime_checkable
 
 from langgraph.graph import END, START, StateGraph
 
@@ -29,6 +29,7 @@ from agents.metric_questions import answer_metric_question
 from agents.reply import Reply, Section, SourceFailure
 from memory.models import ConversationTurn, Hypothesis
 from memory.repositories import Repositories
+from tools.telemetry import current
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,70 @@ class Refiner(Protocol):
         ...
 
 
+class TokenUsage(Protocol):
+    """Tokens one refinement spent (``agents.llm.LLMUsage``)."""
+
+    @property
+    def requests(self) -> int:
+        """LLM requests made."""
+        ...
+
+    @property
+    def input_tokens(self) -> int:
+        """Uncached input tokens."""
+        ...
+
+    @property
+    def output_tokens(self) -> int:
+        """Output tokens."""
+        ...
+
+    @property
+    def cache_read_input_tokens(self) -> int:
+        """Input tokens read from the prompt cache."""
+        ...
+
+    @property
+    def cache_creation_input_tokens(self) -> int:
+        """Input tokens written to the prompt cache."""
+        ...
+
+
+class RefinementResult(Protocol):
+    """What a detailed refinement returns (``agents.llm.Refinement``)."""
+
+    @property
+    def reply(self) -> Reply:
+        """The refined reply, or the draft with a fallback note."""
+        ...
+
+    @property
+    def refined(self) -> bool:
+        """Whether the LLM's answer was applied."""
+        ...
+
+    @property
+    def usage(self) -> TokenUsage:
+        """Tokens spent."""
+        ...
+
+
+@runtime_checkable
+class DetailedRefiner(Protocol):
+    """A :class:`Refiner` that also reports token usage (for the metrics)."""
+
+    async def refine_detailed(
+        self,
+        *,
+        question: str,
+        draft: Reply,
+        history: Sequence[tuple[str, str]],
+        budget_s: float,
+    ) -> RefinementResult:
+        """Like ``refine``, with whether it worked and the tokens spent."""
+        ...
+
+
 class State(TypedDict, total=False):
     """Graph state for one turn."""
 
@@ -79,6 +144,19 @@ class State(TypedDict, total=False):
     candidates: list[Candidate]
     symptom: Symptom | None
     reply: Reply
+    llm: bool
+    """Whether the LLM took part in this turn (metrics)."""
+    llm_fallback: bool
+    """Whether the LLM was asked but its answer was not used (metrics)."""
+
+
+def _outcome(reply: Reply, *, llm_fallback: bool) -> str:
+    """``error`` (no answer), ``degraded`` (a source or the LLM failed) or ``ok``."""
+    if reply.kind == "error":
+        return "error"
+    if reply.failed_sources or llm_fallback:
+        return "degraded"
+    return "ok"
 
 
 def previous_reply(history: Sequence[ConversationTurn]) -> dict[str, Any] | None:
@@ -180,14 +258,26 @@ class InvestigationAgent:
             "end": end,
             "failures": [],
         }
-        result = await self.graph.ainvoke(state)
+        try:
+            result = await self.graph.ainvoke(state)
+        except Exception:  # counted, then handled by the chat service's boundary
+            current().observe_investigation(
+                intent="unknown",
+                outcome="error",
+                llm=self.refiner is not None,
+                seconds=time.perf_counter() - started,
+            )
+            raise
         reply: Reply = result["reply"]
-        logger.info(
-            "answered %s intent in %.2fs (%s)",
-            result["intent"].kind.value,
-            time.perf_counter() - started,
-            conversation_key,
+        elapsed = time.perf_counter() - started
+        intent = result["intent"].kind.value
+        current().observe_investigation(
+            intent=intent,
+            outcome=_outcome(reply, llm_fallback=result.get("llm_fallback", False)),
+            llm=result.get("llm", False),
+            seconds=elapsed,
         )
+        logger.info("answered %s intent in %.2fs (%s)", intent, elapsed, conversation_key)
         return reply
 
     # --- nodes ---------------------------------------------------------------------
@@ -290,10 +380,26 @@ class InvestigationAgent:
             return {}
         history = [(t.role, t.text) for t in state["history"]]
         budget = max(1.0, state["budget"].remaining())
+        if isinstance(self.refiner, DetailedRefiner):
+            outcome = await self.refiner.refine_detailed(
+                question=state["text"], draft=reply, history=history, budget_s=budget
+            )
+            usage = outcome.usage
+            current().count_llm_tokens(
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cache_read_tokens=usage.cache_read_input_tokens,
+                cache_creation_tokens=usage.cache_creation_input_tokens,
+            )
+            return {
+                "reply": outcome.reply,
+                "llm": outcome.refined or usage.requests > 0,
+                "llm_fallback": not outcome.refined,
+            }
         refined = await self.refiner.refine(
             question=state["text"], draft=reply, history=history, budget_s=budget
         )
-        return {"reply": refined}
+        return {"reply": refined, "llm": True}
 
     async def _metric(self, state: State) -> dict[str, Any]:
         if self.sources.metrics is None:

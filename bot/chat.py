@@ -16,6 +16,7 @@ from typing import Protocol
 
 from agents.reply import Capability, Reply, Section
 from bot import messages
+from bot.observability import log_context
 from memory.errors import CopilotError
 from memory.models import ConversationTurn
 from memory.repositories import Repositories
@@ -69,6 +70,22 @@ class ChatService:
         user_id: str | None = None,
     ) -> Reply:
         """Record the message, answer it, record the answer, return it."""
+        with log_context(conversation=conversation_key, workspace=workspace_id):
+            return await self._handle(
+                workspace_id=workspace_id,
+                conversation_key=conversation_key,
+                text=text,
+                user_id=user_id,
+            )
+
+    async def _handle(
+        self,
+        *,
+        workspace_id: str,
+        conversation_key: str,
+        text: str,
+        user_id: str | None,
+    ) -> Reply:
         await self._repos.workspaces.ensure(workspace_id=workspace_id)
         history = await self._repos.conversations.history(
             workspace_id=workspace_id,

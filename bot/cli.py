@@ -19,11 +19,13 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 
 from bot.commands import audit as audit_commands
+from bot.commands import config as config_commands
 from bot.commands import digest as digest_commands
 from bot.commands import eval as eval_commands
 from bot.commands import jobs as jobs_commands
 from bot.commands import runbooks as runbooks_commands
 from bot.config import Settings, load_settings
+from bot.observability import setup_logging
 from memory.config import DatabaseConfig
 from memory.errors import CopilotError
 
@@ -46,6 +48,7 @@ app.add_typer(eval_commands.app, name="eval")
 app.add_typer(jobs_commands.app, name="jobs")
 app.add_typer(digest_commands.app, name="digest")
 app.add_typer(audit_commands.app, name="audit")
+app.add_typer(config_commands.app, name="config")
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -91,9 +94,7 @@ def main_callback(
 ) -> None:
     """SRE Copilot: investigate, predict, and act with approval, from Slack or the terminal."""
     level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    setup_logging(level=level, fmt="text")  # Settings may be broken here: text until loaded
     ctx.obj = None
 
 
@@ -119,7 +120,7 @@ def serve(
     from bot.web import create_app  # noqa: PLC0415
 
     settings = settings_from(ctx)
-    logging.getLogger().setLevel(settings.log_level)
+    setup_logging(level=settings.log_level, fmt=settings.log_format)
     bind_host = host or settings.web.host
     bind_port = port or settings.web.port
     config = uvicorn.Config(
@@ -127,6 +128,8 @@ def serve(
         host=bind_host,
         port=bind_port,
         log_level=settings.log_level.lower(),
+        # JSON: uvicorn's loggers propagate to our handler instead of its own text config
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
         lifespan="on",
     )
     _check_bindable(bind_host, bind_port)

@@ -19,8 +19,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -28,6 +29,7 @@ from starlette.routing import BaseRoute, Route
 from agents.reply import Reply
 from bot.config import Settings
 from bot.container import Container
+from bot.observability import ObservabilityMiddleware, refresh_proposals
 from bot.slack.mode import SlackMode, missing_hint, resolve
 from bot.webhooks import Ingestors, webhook_routes
 from jobs.ingest import AlertIngestor
@@ -36,8 +38,12 @@ from jobs.pagerduty_ingest import PagerDutyIngestor
 from jobs.scheduler import CopilotScheduler
 from memory.models import Incident
 from tools.base import HealthState
+from tools.telemetry import Telemetry
 
 logger = logging.getLogger(__name__)
+
+METRICS_DB_TIMEOUT_S = 2.0
+"""How long ``/metrics`` waits for the proposal counts before answering without them."""
 
 
 def _investigator(container: Container) -> Investigate:
@@ -108,13 +114,9 @@ def create_app(
         ConfigError: Slack settings are inconsistent, or Socket Mode lacks a token.
     """
     slack_setup = resolve(settings.slack, socket_mode=socket_mode)
-    registry = CollectorRegistry()
-    requests_total = Counter(
-        "sre_copilot_http_requests",
-        "HTTP requests served, by route and status.",
-        ["route", "status"],
-        registry=registry,
-    )
+    # One registry per app (see tools.telemetry): the middleware makes it current for
+    # requests and for the lifespan, whose tasks (scheduler, feed, Socket Mode) inherit it.
+    telemetry = Telemetry()
     state: dict[str, Any] = {}
 
     @asynccontextmanager
@@ -187,28 +189,23 @@ def create_app(
                 state.clear()
 
     async def healthz(_request: Request) -> Response:
-        requests_total.labels(route="/healthz", status="200").inc()
         return JSONResponse({"status": "ok"})
 
     async def slack(request: Request) -> Response:
         runtime = state.get("slack")
         if runtime is None:
-            requests_total.labels(route=request.url.path, status="503").inc()
             return JSONResponse({"status": "starting"}, status_code=503)
         response: Response = await runtime.handle(request)
-        requests_total.labels(route=request.url.path, status=str(response.status_code)).inc()
         return response
 
     async def readyz(_request: Request) -> Response:
         container: Container | None = state.get("container")
         if container is None:
-            requests_total.labels(route="/readyz", status="503").inc()
             return JSONResponse({"status": "starting"}, status_code=503)
         checks = await container.probe()
         db = next(h for h in checks if h.integration == "database")
         ready = db.state is HealthState.HEALTHY
         status = 200 if ready else 503
-        requests_total.labels(route="/readyz", status=str(status)).inc()
         return JSONResponse(
             {
                 "status": "ready" if ready else "not ready",
@@ -220,7 +217,10 @@ def create_app(
         )
 
     async def metrics(_request: Request) -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        container: Container | None = state.get("container")
+        if container is not None:
+            await refresh_proposals(container.repos, telemetry, timeout_s=METRICS_DB_TIMEOUT_S)
+        return Response(generate_latest(telemetry.registry), media_type=CONTENT_TYPE_LATEST)
 
     routes: list[BaseRoute] = [
         Route("/healthz", healthz),
@@ -233,4 +233,8 @@ def create_app(
     if slack_setup is not None and slack_setup.mode is SlackMode.OAUTH:
         routes.append(Route("/slack/install", slack, methods=["GET"]))
         routes.append(Route("/slack/oauth_redirect", slack, methods=["GET"]))
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        middleware=[Middleware(ObservabilityMiddleware, telemetry=telemetry, routes=routes)],
+    )

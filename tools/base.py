@@ -26,6 +26,7 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from memory.errors import IntegrationError, UpstreamHTTPError, UpstreamTimeout
+from tools.telemetry import current
 
 logger = logging.getLogger(__name__)
 
@@ -180,11 +181,14 @@ class Tool(Generic[ArgsT]):
             else:
                 args = self.args_model.model_validate(dict(raw_args or {}))
         except ValidationError as exc:
-            return ToolResult(
-                tool=self.name,
-                status=ToolStatus.ERROR,
-                source=self.integration,
-                error="invalid arguments: " + describe_validation_error(exc),
+            return self._observed(
+                ToolResult(
+                    tool=self.name,
+                    status=ToolStatus.ERROR,
+                    source=self.integration,
+                    error="invalid arguments: " + describe_validation_error(exc),
+                ),
+                started,
             )
         try:
             result = await self.func(args)
@@ -201,6 +205,15 @@ class Tool(Generic[ArgsT]):
             result = result.model_copy(
                 update={"duration_ms": (time.perf_counter() - started) * 1000}
             )
+        return self._observed(result, started)
+
+    def _observed(self, result: ToolResult, started: float) -> ToolResult:
+        current().observe_tool_call(
+            integration=self.integration,
+            tool=self.name,
+            status=result.status.value,
+            seconds=time.perf_counter() - started,
+        )
         return result
 
     def _error(self, message: str, *, upstream_status: int | None = None) -> ToolResult:
