@@ -18,6 +18,11 @@ class LLMConfig(BaseModel):
     max_tokens: int = Field(default=2048, ge=64, le=64000, description="Max output tokens.")
     max_steps: int = Field(default=6, ge=1, le=30, description="Tool-calling steps per turn.")
     timeout_s: float = Field(default=60.0, gt=0, description="Per-request timeout in seconds.")
+    propose_remediation: bool = Field(
+        default=False,
+        description="Offer Claude the propose_remediation tool (it only creates proposals "
+        "that wait for human approval; it never executes).",
+    )
 
     @property
     def configured(self) -> bool:

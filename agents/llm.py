@@ -7,6 +7,14 @@ model asks for, and stops when the model calls ``submit_analysis`` (or answers i
 plain text). The answer re-ranks the draft's hypotheses; it never removes one, nor
 any cited evidence.
 
+When a remediation service is wired in and ``LLMConfig.propose_remediation`` is on,
+the model is also offered ``propose_remediation``: it validates an action of the
+catalogue and stores a *pending* proposal (proposer :data:`LLM_PROPOSER`, never a
+person, so it can never count as an approval) with ``allow_auto_execute=False``, so
+even an autonomy-level-3 rule waits for a human. It never executes anything. At most
+``RefineLimits.max_proposals`` are made per refinement; they are listed in
+``Reply.proposals`` (also when the refinement falls back to the draft).
+
 Claude is optional and may fail in many ways (rate limits, overload, a bad key, a
 slow answer, a malformed tool call). :meth:`ClaudeAnalyst.refine` never raises for
 any of them: it returns the draft unchanged with a note naming the cause, so the
@@ -25,7 +33,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import anthropic
 import httpx2
@@ -48,14 +56,20 @@ from agents.hygiene import fence_untrusted, redact, redact_obj, truncate
 from agents.prompts import (
     FORCE_ANSWER,
     NO_HISTORY,
+    PROPOSE_RATIONALE_DESCRIPTION,
+    PROPOSE_TOOL_DESCRIPTION,
+    PROPOSE_TOOL_NAME,
+    PROPOSED_NOTE,
     SUBMIT_TOOL_DESCRIPTION,
     SUBMIT_TOOL_NAME,
     SUBMIT_TOOL_SCHEMA,
     SYSTEM_PROMPT,
     first_turn,
 )
-from agents.reply import Reply
+from agents.reply import ProposalRef, Reply
 from memory.errors import CopilotError
+from memory.models import RemediationProposal
+from tools.actions.base import ActionCatalogue
 from tools.base import Tool, ToolResult, ToolStatus, describe_validation_error
 
 logger = logging.getLogger(__name__)
@@ -65,6 +79,9 @@ FALLBACK_NOTE = "Claude unavailable ({cause}): showing the deterministic analysi
 USAGE_NOTE = "Claude tokens: input {input}, output {output}, cache read {cache_read}"
 
 _EPHEMERAL: anthropic.types.CacheControlEphemeralParam = {"type": "ephemeral"}
+
+LLM_PROPOSER = "llm"
+"""``proposed_by`` of proposals the model makes: not a person, so never an approver."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +96,8 @@ class RefineLimits:
         max_question_chars: Cap of the question.
         tool_timeout_s: Deadline of one tool call (a late tool gives an error result).
         max_retries: SDK retries of 429/529/5xx/connection errors (honouring retry-after).
+        max_proposals: Remediation proposals the model may make in one refinement.
+        max_rationale_chars: Cap of a proposal's rationale as stored.
     """
 
     max_tool_output_chars: int = 4000
@@ -88,6 +107,8 @@ class RefineLimits:
     max_question_chars: int = 4000
     tool_timeout_s: float = 8.0
     max_retries: int = anthropic.DEFAULT_MAX_RETRIES
+    max_proposals: int = 2
+    max_rationale_chars: int = 1000
 
 
 @dataclass
@@ -134,6 +155,57 @@ class Refinement:
     usage: LLMUsage = field(default_factory=LLMUsage)
 
 
+class ProposalService(Protocol):
+    """What ``propose_remediation`` needs (``jobs.remediation.RemediationService`` fits)."""
+
+    async def propose(
+        self,
+        *,
+        workspace_id: str,
+        action: str,
+        params: dict[str, Any],
+        environment: str,
+        proposed_by: str,
+        reason: str,
+        incident_id: int | None = None,
+        allow_auto_execute: bool = True,
+    ) -> RemediationProposal:
+        """Store a pending proposal; raises ``ToolInputError`` for bad input."""
+        ...
+
+
+@dataclass(frozen=True)
+class RemediationAccess:
+    """Where the model's proposals go.
+
+    Attributes:
+        service: Stores proposals (with their dry run and audit row).
+        catalogue: The actions the model may propose.
+        workspace_id: Workspace of the proposals (single-team mode).
+        environment: Target environment the policy matches on; fixed by the
+            deployment, never chosen by the model.
+    """
+
+    service: ProposalService
+    catalogue: ActionCatalogue
+    workspace_id: str
+    environment: str
+
+
+@dataclass
+class _Run:
+    """State of one refinement: the proposals made so far and the ones in flight."""
+
+    proposals: list[ProposalRef] = field(default_factory=list)
+    in_flight: int = 0
+
+
+class _ProposeInput(BaseModel):
+    action: str = Field(min_length=1)
+    params: dict[str, Any]
+    rationale: str = Field(min_length=1)
+
+
 class _Fallback(CopilotError):
     """Internal: abandon the refinement and show the draft; ``str()`` is the cause."""
 
@@ -158,6 +230,8 @@ class ClaudeAnalyst:
         http_client: An ``httpx2.AsyncClient`` for the SDK (the SDK is built on
             ``httpx2`` and rejects ``httpx`` clients); closed by :meth:`aclose`.
         limits: Output caps, tool deadline and SDK retries.
+        remediation: Where ``propose_remediation`` stores proposals; the tool is
+            offered only with this and ``config.propose_remediation`` set.
     """
 
     def __init__(
@@ -167,16 +241,25 @@ class ClaudeAnalyst:
         tools: Sequence[Tool[Any]],
         http_client: httpx2.AsyncClient | None = None,
         limits: RefineLimits | None = None,
+        remediation: RemediationAccess | None = None,
     ) -> None:
         self._config = config
         self._limits = limits or RefineLimits()
+        self._remediation = (
+            remediation
+            if remediation is not None
+            and config.propose_remediation
+            and remediation.catalogue.names()
+            and self._limits.max_proposals > 0
+            else None
+        )
         self._tools: dict[str, Tool[Any]] = {}
         self._refused: set[str] = set()
         for tool in tools:
             if tool.mutating:
                 logger.warning("refusing mutating tool %s: never offered to the LLM", tool.name)
                 self._refused.add(tool.name)
-            elif tool.name == SUBMIT_TOOL_NAME or tool.name in self._tools:
+            elif tool.name in (SUBMIT_TOOL_NAME, PROPOSE_TOOL_NAME) or tool.name in self._tools:
                 logger.warning("ignoring tool %s: name already taken", tool.name)
             else:
                 self._tools[tool.name] = tool
@@ -204,7 +287,10 @@ class ClaudeAnalyst:
     @property
     def tool_names(self) -> list[str]:
         """Names of the tools offered to the model (without ``submit_analysis``)."""
-        return list(self._tools)
+        names = list(self._tools)
+        if self._remediation is not None:
+            names.append(PROPOSE_TOOL_NAME)
+        return names
 
     async def aclose(self) -> None:
         """Close the SDK client and its HTTP connections."""
@@ -256,6 +342,7 @@ class ClaudeAnalyst:
     ) -> Refinement:
         """Like :meth:`refine`, also returning whether it worked, why not, and token usage."""
         usage = LLMUsage()
+        run = _Run()
         cause: str
         if self._client is None:
             cause = "no API key configured"
@@ -270,6 +357,7 @@ class ClaudeAnalyst:
                         draft=draft,
                         history=history,
                         usage=usage,
+                        run=run,
                     )
             except TimeoutError:
                 cause = f"time budget of {budget_s:g}s exceeded"
@@ -284,6 +372,7 @@ class ClaudeAnalyst:
                 self.total_usage.add(usage)
                 reply.notes.append(REFINED_NOTE.format(model=self.model))
                 reply.notes.append(usage.note())
+                _add_proposals(reply, run)
                 return Refinement(reply=reply, refined=True, usage=usage)
         self.total_usage.add(usage)
         logger.warning("Claude refinement fell back to the draft: %s", cause)
@@ -291,6 +380,8 @@ class ClaudeAnalyst:
         if usage.requests:
             notes.append(usage.note())
         fallback = draft.model_copy(deep=True, update={"notes": notes})
+        # proposals already stored stay pending: the engineer must still see them
+        _add_proposals(fallback, run)
         return Refinement(reply=fallback, refined=False, cause=cause, usage=usage)
 
     # ------------------------------------------------------------------ conversation
@@ -303,6 +394,7 @@ class ClaudeAnalyst:
         draft: Reply,
         history: Sequence[tuple[str, str]],
         usage: LLMUsage,
+        run: _Run,
     ) -> Reply:
         messages: list[MessageParam] = [
             {"role": "user", "content": self._first_turn(question, draft, history)}
@@ -335,7 +427,7 @@ class ClaudeAnalyst:
             if last:
                 break
             messages.append({"role": "assistant", "content": _echo(response)})
-            results = await asyncio.gather(*(self._run_tool(use) for use in uses))
+            results = await asyncio.gather(*(self._run_tool(use, run) for use in uses))
             content: list[ToolResultBlockParam | TextBlockParam] = list(results)
             if step + 1 == max_steps:
                 content.append({"type": "text", "text": FORCE_ANSWER})
@@ -367,6 +459,8 @@ class ClaudeAnalyst:
             {"name": t.name, "description": t.description, "input_schema": t.input_schema()}
             for t in self._tools.values()
         ]
+        if self._remediation is not None:
+            params.append(_propose_tool_param(self._remediation.catalogue))
         params.append(
             {
                 "name": SUBMIT_TOOL_NAME,
@@ -378,7 +472,9 @@ class ClaudeAnalyst:
         )
         return params
 
-    async def _run_tool(self, use: ToolUseBlock) -> ToolResultBlockParam:
+    async def _run_tool(self, use: ToolUseBlock, run: _Run) -> ToolResultBlockParam:
+        if use.name == PROPOSE_TOOL_NAME and self._remediation is not None:
+            return await self._propose(use, run, self._remediation)
         tool = self._tools.get(use.name)
         if use.name in self._refused or (tool is not None and tool.mutating):
             logger.warning("model asked for mutating tool %s: refused", use.name)
@@ -411,8 +507,130 @@ class ClaudeAnalyst:
             "is_error": result.status is ToolStatus.ERROR,
         }
 
+    async def _propose(
+        self, use: ToolUseBlock, run: _Run, access: RemediationAccess
+    ) -> ToolResultBlockParam:
+        """Store one pending proposal for human approval; never executes anything."""
+        limit = self._limits.max_proposals
+        if len(run.proposals) + run.in_flight >= limit:
+            logger.warning("model asked for more than %d proposal(s): refused", limit)
+            return _error_block(
+                use.id, f"refused: at most {limit} remediation proposal(s) per answer"
+            )
+        if not isinstance(use.input, dict):
+            return _error_block(use.id, "invalid arguments: expected a JSON object")
+        try:
+            args = _ProposeInput.model_validate(use.input)
+        except ValidationError as exc:
+            return _error_block(use.id, "invalid arguments: " + describe_validation_error(exc))
+        if access.catalogue.get(args.action) is None:
+            logger.warning("model proposed unknown action %r: refused", args.action[:80])
+            known = ", ".join(access.catalogue.names())
+            return _error_block(
+                use.id, f"unknown action {truncate(args.action, 80)!r} (known: {known})"
+            )
+        reason = truncate(redact(args.rationale), self._limits.max_rationale_chars)
+        run.in_flight += 1  # reserved before the first await: parallel calls cannot exceed it
+        try:
+            proposal = await access.service.propose(
+                workspace_id=access.workspace_id,
+                action=args.action,
+                params=args.params,
+                environment=access.environment,
+                proposed_by=LLM_PROPOSER,
+                reason=reason,
+                allow_auto_execute=False,
+            )
+        except CopilotError as exc:  # ToolInputError: bad parameters, named by field
+            logger.info("model proposal of %s refused: %s", args.action, exc)
+            return _error_block(use.id, redact(str(exc)))
+        except Exception as exc:  # boundary: a storage failure must not end the answer
+            logger.exception("storing the model's proposal of %s failed", args.action)
+            return _error_block(use.id, f"could not store the proposal ({type(exc).__name__})")
+        finally:
+            run.in_flight -= 1
+        ref = ProposalRef(
+            id=proposal.id,
+            action=proposal.action,
+            status=str(proposal.status),
+            required_approvals=proposal.required_approvals,
+            dry_run=proposal.dry_run,
+            proposed_by=proposal.proposed_by,
+        )
+        run.proposals.append(ref)
+        logger.info("model proposed %s as %s (pending approval)", ref.action, ref.id)
+        text = redact(
+            json.dumps(
+                {
+                    "proposal_id": ref.id,
+                    "action": ref.action,
+                    "status": ref.status,
+                    "required_approvals": ref.required_approvals,
+                    "dry_run": ref.dry_run,
+                    "note": "stored for human approval; nothing was executed",
+                },
+                ensure_ascii=False,
+            )
+        )
+        return {
+            "type": "tool_result",
+            "tool_use_id": use.id,
+            "content": fence_untrusted(
+                f"tool_result {PROPOSE_TOOL_NAME}",
+                truncate(text, self._limits.max_tool_output_chars),
+            ),
+            "is_error": False,
+        }
+
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _propose_tool_param(catalogue: ActionCatalogue) -> ToolParam:
+    """The ``propose_remediation`` definition: the catalogue's actions and their params."""
+    lines = [PROPOSE_TOOL_DESCRIPTION]
+    for name in catalogue.names():
+        act = catalogue.get(name)
+        if act is None:  # pragma: no cover - names() lists registered actions
+            continue
+        schema = act.params_model.model_json_schema()
+        params = {
+            key: {k: v for k, v in prop.items() if k in ("type", "items", "description")}
+            for key, prop in schema.get("properties", {}).items()
+        }
+        spec = json.dumps(
+            {"params": params, "required": schema.get("required", [])},
+            separators=(",", ":"),
+            sort_keys=True,
+        )
+        lines.append(f"- {name} ({act.risk}): {act.description} {spec}")
+    return {
+        "name": PROPOSE_TOOL_NAME,
+        "description": "\n".join(lines),
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "action": {
+                    "type": "string",
+                    "enum": catalogue.names(),
+                    "description": "Catalogue name of the action.",
+                },
+                "params": {
+                    "type": "object",
+                    "description": "Parameters of the action, as listed in the catalogue.",
+                },
+                "rationale": {"type": "string", "description": PROPOSE_RATIONALE_DESCRIPTION},
+            },
+            "required": ["action", "params", "rationale"],
+        },
+    }
+
+
+def _add_proposals(reply: Reply, run: _Run) -> None:
+    """List the refinement's proposals in the reply (and one note each)."""
+    for ref in run.proposals:
+        reply.proposals.append(ref.model_copy())
+        reply.notes.append(PROPOSED_NOTE.format(action=ref.action, id=ref.id))
 
 
 def render_draft(draft: Reply) -> str:

@@ -6,7 +6,7 @@ into Block Kit or terminal text; nothing in here knows about either.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -33,6 +33,15 @@ class HypothesisView(BaseModel):
     id: int | None = Field(default=None, description="Stored hypothesis id (for feedback).")
 
 
+class SuggestedAction(BaseModel):
+    """A runbook step that a catalogue action can do (offered with a Propose button)."""
+
+    action: str = Field(description="Catalogue name of the action.")
+    params: dict[str, Any] = Field(default_factory=dict)
+    environment: str | None = None
+    command: str = Field(default="", description="The runbook text it came from.")
+
+
 class RunbookRef(BaseModel):
     """A recommended runbook section."""
 
@@ -41,6 +50,7 @@ class RunbookRef(BaseModel):
     section: str = ""
     score: float = 0.0
     snippet: str = ""
+    actions: list[SuggestedAction] = Field(default_factory=list)
 
 
 class Section(BaseModel):
@@ -74,6 +84,17 @@ class Capability(BaseModel):
     reason: str = ""
 
 
+class ProposalRef(BaseModel):
+    """A remediation proposal made while answering (pending a human decision)."""
+
+    id: str = Field(description="Stored proposal id (the Approve / Reject value).")
+    action: str = Field(description="Catalogue name of the action.")
+    status: str = Field(description="Proposal status when the reply was built.")
+    required_approvals: int = 0
+    dry_run: str = Field(default="", description="What executing would change.")
+    proposed_by: str = ""
+
+
 class Reply(BaseModel):
     """Everything the bot answers to one message."""
 
@@ -87,3 +108,6 @@ class Reply(BaseModel):
     capabilities: list[Capability] = Field(default_factory=list)
     failed_sources: list[SourceFailure] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
+    proposals: list[ProposalRef] = Field(
+        default_factory=list, description="Remediation proposals made while answering."
+    )

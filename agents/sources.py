@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
-from agents.reply import RunbookRef
+from agents.reply import RunbookRef, SuggestedAction
 from memory.models import AlertStatus
 from memory.repositories import Repositories
 from tools.alertmanager_client import AlertmanagerClient
@@ -380,6 +380,7 @@ class RunbookStoreSearcher:
                 section=h.section,
                 score=h.relevance,
                 snippet=h.snippet,
+                actions=[SuggestedAction.model_validate(a.model_dump()) for a in h.actions],
             )
             for h in hits
         ]

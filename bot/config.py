@@ -22,7 +22,13 @@ from agents.config import AgentConfig, LLMConfig
 from jobs.config import IncidentConfig, JobsConfig
 from memory.config import DatabaseConfig, VectorStoreConfig
 from memory.errors import ConfigError
-from tools.config import AlertmanagerConfig, PagerDutyConfig, PrometheusConfig
+from tools.config import (
+    AlertmanagerConfig,
+    KubernetesConfig,
+    PagerDutyConfig,
+    PrometheusConfig,
+    RemediationWebhookConfig,
+)
 
 ENV_PREFIX = "SRE_COPILOT_"
 NESTED_DELIMITER = "__"
@@ -119,6 +125,11 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level."
     )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Log line format of `serve`: text for a terminal, json (one object per "
+        "line with request_id, conversation_id and workspace_id) recommended in production.",
+    )
     workspace_id: str = Field(
         default="local",
         min_length=1,
@@ -142,6 +153,16 @@ class Settings(BaseSettings):
         "approval from anyone but the proposer, 30 min expiry.",
     )
     incidents: IncidentConfig = Field(default_factory=IncidentConfig)
+    kubernetes: KubernetesConfig = Field(
+        default_factory=KubernetesConfig,
+        description="Kubernetes API server for the Deployment remediation actions.",
+    )
+    remediation_webhooks: dict[str, RemediationWebhookConfig] = Field(
+        default_factory=dict,
+        description="Allow-listed webhooks for the webhook.trigger action, name → url and "
+        "secret, e.g. SRE_COPILOT_REMEDIATION_WEBHOOKS__DISK_CLEANUP__URL and "
+        "..._SECRET (names are lower-cased), or the whole mapping as JSON.",
+    )
 
     @model_validator(mode="after")
     def _refuse_placeholders(self) -> Settings:
@@ -165,6 +186,10 @@ class Settings(BaseSettings):
             ("pagerduty", "api_token", self.pagerduty.api_token),
             ("pagerduty", "webhook_secret", self.pagerduty.webhook_secret),
             ("webhooks", "alertmanager_token", self.webhooks.alertmanager_token),
+            ("kubernetes", "bearer_token", self.kubernetes.bearer_token),
+        ] + [
+            ("remediation_webhooks", f"{name}.secret", hook.secret)
+            for name, hook in sorted(self.remediation_webhooks.items())
         ]
 
     @property

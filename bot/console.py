@@ -17,8 +17,10 @@ from agents.reply import Reply
 from bot import messages
 from bot.chat import ChatService
 from jobs.remediation import RemediationService
+from memory.errors import CopilotError
 from memory.models import ProposalStatus
 from memory.repositories import Repositories
+from tools.actions.commands import parse_annotation
 
 _STATE_MARK = {
     "healthy": "✔",
@@ -110,7 +112,7 @@ class ConsoleAdapter:
         if stripped == "/new":
             self.conversation = uuid.uuid4().hex[:8]
             return f"Started a new conversation {self.conversation!r}."
-        if stripped.split(" ", 1)[0] in ("/approve", "/reject", "/proposals"):
+        if stripped.split(" ", 1)[0] in ("/approve", "/reject", "/proposals", "/propose"):
             return await self._remediation(stripped)
         reply = await self._chat.handle(
             workspace_id=self.workspace_id,
@@ -121,11 +123,14 @@ class ConsoleAdapter:
         return render(reply)
 
     async def _remediation(self, line: str) -> str:
-        """``/approve ID``, ``/reject ID reason``, ``/proposals``."""
+        """``/approve ID``, ``/reject ID reason``, ``/proposals``, ``/propose ACTION k=v``."""
         if self._remediation_service is None:
             return "Remediation is not available in this console."
         command, _, rest = line.partition(" ")
+        if command == "/propose":
+            return await self._propose(rest)
         if command == "/proposals":
+            await self._remediation_service.expire_due(workspace_id=self.workspace_id)
             pending = await self._repos.proposals.list(
                 workspace_id=self.workspace_id, status=ProposalStatus.PENDING
             )
@@ -155,6 +160,31 @@ class ConsoleAdapter:
         done = " and executed" if decision.executed else ""
         verb = "Approved" if command == "/approve" else "Rejected"
         return f"{verb}{done}: proposal {proposal_id} is now {state}."
+
+    async def _propose(self, rest: str) -> str:
+        """``/propose ACTION key=value ... [environment=NAME]``: a proposal by this user."""
+        assert self._remediation_service is not None
+        parsed = parse_annotation(rest.strip(), any_action=True)
+        if parsed is None:
+            return (
+                "usage: /propose ACTION key=value ... [environment=NAME], e.g. "
+                "/propose kubernetes.rollout_restart namespace=shop deployment=checkout"
+            )
+        try:
+            proposal = await self._remediation_service.propose(
+                workspace_id=self.workspace_id,
+                action=parsed.action,
+                params=parsed.params,
+                environment=parsed.environment or "production",
+                proposed_by=self.user_id,
+                reason="proposed from the console",
+            )
+        except CopilotError as exc:
+            return f"Refused: {exc}"
+        return (
+            f"Proposed {proposal.id} ({proposal.status}, {proposal.required_approvals} "
+            f"approval(s) needed): {proposal.dry_run}"
+        )
 
     async def run(self, *, stdin: TextIO | None = None, stdout: TextIO | None = None) -> None:
         """The REPL loop; ends on /quit or end of input."""

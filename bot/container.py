@@ -36,6 +36,8 @@ from tools.actions.base import ActionCatalogue
 from tools.actions.catalogue import build_catalogue
 from tools.alertmanager import AlertmanagerIntegration
 from tools.base import Health, HealthState, Integration, ToolRegistry
+from tools.config import RemediationWebhookConfig
+from tools.kubernetes import KubernetesIntegration
 from tools.pagerduty import PagerDutyIntegration
 from tools.prometheus import PrometheusIntegration
 from tools.runbooks import RunbookIntegration, RunbookStore
@@ -49,6 +51,7 @@ def build_integrations(settings: Settings) -> list[Integration]:
         PrometheusIntegration(settings.prometheus),
         AlertmanagerIntegration(settings.alertmanager),
         PagerDutyIntegration(settings.pagerduty),
+        KubernetesIntegration(settings.kubernetes),
     ]
 
 
@@ -56,6 +59,7 @@ SETUP_HINTS = {
     "prometheus": "set SRE_COPILOT_PROMETHEUS__BASE_URL",
     "alertmanager": "set SRE_COPILOT_ALERTMANAGER__BASE_URL",
     "pagerduty": "set SRE_COPILOT_PAGERDUTY__API_TOKEN",
+    "kubernetes": "set SRE_COPILOT_KUBERNETES__HOST (and __BEARER_TOKEN) for Deployment actions",
     "runbooks": "run `sre-copilot runbooks ingest PATH`",
 }
 
@@ -73,9 +77,15 @@ async def open_runbook_store(*, data_dir: Path, config: VectorStoreConfig) -> Ru
     return await RunbookStore.open(vectors)
 
 
-def build_action_catalogue(registry: ToolRegistry) -> ActionCatalogue:
-    """Mutating actions of the configured integrations (run only via approved proposals)."""
-    alertmanager, pagerduty = None, None
+def build_action_catalogue(
+    registry: ToolRegistry, webhooks: dict[str, RemediationWebhookConfig] | None = None
+) -> ActionCatalogue:
+    """Mutating actions of the configured integrations (run only via approved proposals).
+
+    A misconfigured integration (e.g. an unreadable CA bundle) loses its actions with
+    a warning instead of stopping the process; ``doctor`` reports why.
+    """
+    alertmanager, pagerduty, kubernetes = None, None, None
     for integ in registry.integrations:
         if not integ.configured:
             continue
@@ -86,18 +96,64 @@ def build_action_catalogue(registry: ToolRegistry) -> ActionCatalogue:
                 pagerduty = integ.client
             except ConfigError as exc:  # e.g. an unreadable CA bundle: doctor reports it
                 logger.warning("PagerDuty actions disabled: %s", exc)
+        elif isinstance(integ, KubernetesIntegration):
+            try:
+                kubernetes = integ.deployments
+            except ConfigError as exc:
+                logger.warning("Kubernetes actions disabled: %s", exc)
+    hooks = {
+        name: (hook.url, hook.secret.get_secret_value()) for name, hook in (webhooks or {}).items()
+    }
     return build_catalogue(
-        alertmanager=alertmanager, pagerduty=pagerduty, kubernetes_host=None, webhooks={}
+        alertmanager=alertmanager, pagerduty=pagerduty, kubernetes=kubernetes, webhooks=hooks
     )
 
 
-def build_refiner(settings: Settings, registry: ToolRegistry) -> Refiner | None:
-    """Claude over the read-only tools, when an API key is configured."""
+async def check_kubernetes_actions(registry: ToolRegistry, catalogue: ActionCatalogue) -> None:
+    """Probe the cluster once at start; unusable → its actions leave the catalogue (warned).
+
+    A proposal of a removed action is refused as unknown, rather than posted with
+    Approve buttons that could only fail; ``doctor`` says what is wrong.
+    """
+    for integ in registry.integrations:
+        if not isinstance(integ, KubernetesIntegration) or not integ.configured:
+            continue
+        health = await integ.health()
+        if health.usable:
+            return
+        removed = [n for n in catalogue.names() if n.startswith("kubernetes.")]
+        for name in removed:
+            catalogue.remove(name)
+        if removed:
+            logger.warning(
+                "Kubernetes actions disabled (%s): %s", ", ".join(removed), health.reason
+            )
+
+
+def build_refiner(
+    settings: Settings,
+    registry: ToolRegistry,
+    remediation: RemediationService | None = None,
+    catalogue: ActionCatalogue | None = None,
+) -> Refiner | None:
+    """Claude over the read-only tools, when an API key is configured.
+
+    With a remediation service (and ``llm.propose_remediation`` on), Claude may also
+    propose catalogued actions; they wait for human approval, never executing.
+    """
     if not settings.llm.configured:
         return None
-    from agents.llm import ClaudeAnalyst  # noqa: PLC0415  (the SDK is only loaded when used)
+    from agents.llm import ClaudeAnalyst, RemediationAccess  # noqa: PLC0415  (SDK loaded when used)
 
-    return ClaudeAnalyst(settings.llm, tools=registry.read_only_tools())
+    access = None
+    if remediation is not None and catalogue is not None:
+        access = RemediationAccess(
+            service=remediation,
+            catalogue=catalogue,
+            workspace_id=settings.workspace_id,
+            environment=settings.environment,
+        )
+    return ClaudeAnalyst(settings.llm, tools=registry.read_only_tools(), remediation=access)
 
 
 def build_registry(settings: Settings) -> ToolRegistry:
@@ -151,6 +207,9 @@ class Container:
         self.integrations = self.registry.integrations
         self.sources = sources or live_sources(settings, self.registry, self.repos)
         self.runbooks: RunbookStore | None = None
+        self.catalogue = build_action_catalogue(self.registry, settings.remediation_webhooks)
+        self.policy = load_policy(settings.remediation_policy)
+        self.remediation = RemediationService(self.repos, self.catalogue, self.policy)
         self.agent = InvestigationAgent(
             sources=self.sources,
             config=settings.agent,
@@ -158,11 +217,7 @@ class Container:
             clock=clock or (lambda: datetime.now(UTC)),
             lookback=lookback,
             chart_dir=settings.data_dir / "charts",
-            refiner=build_refiner(settings, self.registry),
-        )
-        self.catalogue = build_action_catalogue(self.registry)
-        self.remediation = RemediationService(
-            self.repos, self.catalogue, load_policy(settings.remediation_policy)
+            refiner=build_refiner(settings, self.registry, self.remediation, self.catalogue),
         )
         self.chat = ChatService(
             repos=self.repos, capabilities=self.capabilities, responder=self.agent
@@ -195,6 +250,7 @@ class Container:
                 )
             await self.db.upgrade()
         await self.repos.workspaces.ensure(workspace_id=self.settings.workspace_id)
+        await check_kubernetes_actions(self.registry, self.catalogue)
         if self.runbooks is None and runbook_store_exists(self.settings):
             await self.attach_runbooks(
                 await open_runbook_store(

@@ -17,6 +17,7 @@ The policy is a YAML file::
         expiry_minutes: 15
     max_executions_per_hour:
       "kubernetes.*": 3           # per action name (globs allowed)
+    triggers: []                  # forecast/anomaly → proposal rules (see jobs.triggers)
 
 Autonomy levels: 0 suggests only, 1 needs one approval, 2 needs two approvals from
 different people, 3 executes on its own and notifies (only for actions marked safe,
@@ -34,6 +35,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from jobs.triggers import Trigger, check_unique_names
 from memory.errors import ConfigError
 from tools.actions.base import ActionCatalogue
 
@@ -69,6 +71,7 @@ class Policy(BaseModel):
     approver_groups: dict[str, list[str]] = Field(default_factory=dict)
     rules: list[Rule] = Field(default_factory=list)
     max_executions_per_hour: dict[str, int] = Field(default_factory=dict)
+    triggers: list[Trigger] = Field(default_factory=list)
     _source: str = PrivateAttr(default="<default policy>")
 
     @model_validator(mode="after")
@@ -88,6 +91,7 @@ class Policy(BaseModel):
                         f"rules[{i}] ({rule.action}): level 2 needs two different approvers "
                         f"but its groups list {len(people)} person(s)"
                     )
+        check_unique_names(self.triggers)
         for name, limit in self.max_executions_per_hour.items():
             if limit < 1:
                 raise ValueError(

@@ -79,6 +79,8 @@ class RemediationService:
         proposed_by: str,
         reason: str,
         incident_id: int | None = None,
+        allow_auto_execute: bool = True,
+        dedupe_key: str | None = None,
     ) -> RemediationProposal:
         """Store a pending proposal (with its dry run); execute at once only at level 3.
 
@@ -90,6 +92,10 @@ class RemediationService:
             proposed_by: Slack user id, or the bot for LLM proposals.
             reason: Why (free text; never interpreted).
             incident_id: The incident it belongs to, if any.
+            allow_auto_execute: ``False`` for proposals the LLM makes: level 3 then
+                needs one human approval instead of executing on its own.
+            dedupe_key: Identity of what a job proposes (trigger + target), stored so the
+                job can skip a second pending proposal of the same thing.
 
         Returns:
             The stored proposal (already executed when autonomous).
@@ -110,6 +116,9 @@ class RemediationService:
         if req.level == 3 and not act.safe:
             logger.warning("policy level 3 for unsafe action %s: one approval required", action)
             required, note = 1, "level 3 refused for an unsafe action: one approval required"
+        if autonomous and not allow_auto_execute:
+            autonomous, required = False, 1
+            note = "proposed by the assistant: level 3 does not apply, one approval required"
         if autonomous and await self._rate_limited(workspace_id=workspace_id, action=action):
             autonomous, required = False, 1
             note = "hourly execution limit reached: one approval required"
@@ -128,6 +137,7 @@ class RemediationService:
             required_approvals=required,
             approvals=[],
             expires_at=now + req.expiry,
+            dedupe_key=dedupe_key,
         )
         proposal = await self._repos.proposals.create(proposal=proposal)
         await self._audit(
@@ -234,8 +244,9 @@ class RemediationService:
             if not req.may_decide(actor):
                 raise ApprovalError(f"{actor} is not an approver for {p.action} in {p.environment}")
             if not approve:
-                if await self._cas(p, ProposalStatus.REJECTED):
+                if await self._cas(p, ProposalStatus.REJECTED, rejected_by=actor):
                     p.status, p.version = ProposalStatus.REJECTED, p.version + 1
+                    p.rejected_by = actor
                     return p, False
                 continue
             self._check_approval(p, req, actor)
@@ -373,15 +384,23 @@ class RemediationService:
 
     async def expire_due(self, *, workspace_id: str) -> int:
         """Mark pending proposals past their expiry as expired; how many were."""
-        now = self._clock()
-        pending = await self._repos.proposals.list(
-            workspace_id=workspace_id, status=ProposalStatus.PENDING, limit=1000
+        return len(await self.expire_overdue(workspace_id=workspace_id))
+
+    async def expire_overdue(self, *, workspace_id: str | None = None) -> list[RemediationProposal]:
+        """Expire overdue pending proposals (every workspace by default).
+
+        Returns:
+            The proposals this call expired (a concurrent caller's are not included),
+            as stored afterwards, so their messages can be updated.
+        """
+        due = await self._repos.proposals.due_to_expire(
+            now=self._clock(), workspace_id=workspace_id
         )
-        count = 0
-        for p in pending:
-            if now >= p.expires_at and await self._mark_expired(p):
-                count += 1
-        return count
+        expired = []
+        for p in due:
+            if await self._mark_expired(p):
+                expired.append(await self._get(p.workspace_id, p.id) or p)
+        return expired
 
     async def _mark_expired(self, p: RemediationProposal) -> bool:
         if not await self._cas(p, ProposalStatus.EXPIRED):
@@ -415,6 +434,7 @@ class RemediationService:
         *,
         approvals: list[str] | None = None,
         result: dict[str, Any] | None = None,
+        rejected_by: str | None = None,
     ) -> bool:
         return await self._repos.proposals.compare_and_set(
             workspace_id=p.workspace_id,
@@ -424,6 +444,7 @@ class RemediationService:
             new_status=new,
             approvals=approvals,
             result=result,
+            rejected_by=rejected_by,
         )
 
     async def _get(self, workspace_id: str, proposal_id: str) -> RemediationProposal | None:

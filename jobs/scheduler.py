@@ -22,6 +22,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -38,10 +39,12 @@ from jobs.anomaly import AnomalyExplanation, MetricSeries, explain
 from jobs.config import JobsConfig
 from jobs.forecast_alerts import ForecastReport, ForecastSeries, PredictiveAlert
 from jobs.forecast_job import run_forecast_job
+from jobs.proposals import TriggeredProposer
 from memory.errors import CopilotError
 from memory.models import JobRunStatus
 from memory.repositories import Repositories
 from tools.metrics import MetricsSource
+from tools.telemetry import current
 
 logger = logging.getLogger(__name__)
 
@@ -365,7 +368,8 @@ class CopilotScheduler:
     async def run_now(self, name: str, *, manual: bool = True) -> JobOutcome:
         """Run one job now (a manual period key unless ``manual`` is false)."""
         spec = self.jobs[name]
-        return await run_once(
+        started = time.perf_counter()
+        outcome = await run_once(
             repos=self.repos,
             workspace_id=self.workspace_id,
             spec=spec,
@@ -373,6 +377,13 @@ class CopilotScheduler:
             owner=self.owner,
             manual=manual,
         )
+        ran = outcome.status != "skipped"
+        current().observe_job_run(
+            job=name,
+            status=outcome.status,
+            seconds=time.perf_counter() - started if ran else None,
+        )
+        return outcome
 
     async def _fire(self, name: str) -> JobOutcome:
         outcome = await self.run_now(name, manual=False)
@@ -517,11 +528,13 @@ def forecast_job(
     results: RecentResults | None = None,
     workers: int = 2,
     sink: ReplySink | None = None,
+    proposer: TriggeredProposer | None = None,
 ) -> JobFunc:
     """The forecast job over ``source`` (skipped when Prometheus is not configured).
 
     Each predictive alert (a threshold crossing 3-12 h ahead) is posted to ``sink``
-    with its ETA, band and chart.
+    with its ETA, band and chart; ``proposer`` turns those a policy trigger maps to an
+    action into remediation proposals.
     """
 
     async def run(ctx: JobContext) -> dict[str, Any]:
@@ -540,8 +553,14 @@ def forecast_job(
         if sink is not None:
             for alert in report.alerts:
                 await sink.post_digest(predictive_alert_reply(alert))
+        proposed = 0
+        if proposer is not None:
+            for alert in report.alerts:
+                made = await proposer.from_forecast(workspace_id=ctx.workspace_id, alert=alert)
+                proposed += len(made)
         return {
             "alerts": len(report.alerts),
+            "proposals": proposed,
             "capacity": len(report.capacity),
             "errors": sum(1 for o in report.outcomes if o.status == "error"),
         }
@@ -557,10 +576,12 @@ def anomaly_scan_job(
     step_s: float = 300.0,
     results: RecentResults | None = None,
     sink: ReplySink | None = None,
+    proposer: TriggeredProposer | None = None,
 ) -> JobFunc:
     """Scan each query's series for anomalies alarmed within the last slot window.
 
-    Each new anomaly is posted to ``sink`` (the ops channel) with its explanation.
+    Each new anomaly is posted to ``sink`` (the ops channel) with its explanation;
+    ``proposer`` turns those a policy trigger maps to an action into proposals.
     """
 
     async def run(ctx: JobContext) -> dict[str, Any]:
@@ -595,6 +616,11 @@ def anomaly_scan_job(
                 await sink.post_digest(
                     Reply(kind="info", text=f":mag: Anomaly: {anomaly.summary()}")
                 )
-        return {"anomalies": len(found), "failed_queries": failed}
+        proposed = 0
+        if proposer is not None:
+            for anomaly in found:
+                made = await proposer.from_anomaly(workspace_id=ctx.workspace_id, anomaly=anomaly)
+                proposed += len(made)
+        return {"anomalies": len(found), "failed_queries": failed, "proposals": proposed}
 
     return run

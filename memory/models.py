@@ -251,6 +251,8 @@ class RemediationProposal(SQLModel, table=True):
     result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     channel_id: str | None = Field(default=None, max_length=64)
     message_ts: str | None = Field(default=None, max_length=64)
+    rejected_by: str | None = Field(default=None, max_length=200)
+    dedupe_key: str | None = Field(default=None, max_length=200, index=True)
     expires_at: datetime = _ts()
     created_at: datetime = _ts()
     updated_at: datetime = _ts()

@@ -9,6 +9,7 @@ database rather than by the process.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -612,6 +613,7 @@ class ProposalRepository(_Repo):
         new_status: ProposalStatus,
         approvals: list[str] | None = None,
         result: dict[str, Any] | None = None,
+        rejected_by: str | None = None,
     ) -> bool:
         """Move a proposal from (status, version) to ``new_status``; at most one caller wins."""
         values: dict[str, Any] = {
@@ -623,6 +625,8 @@ class ProposalRepository(_Repo):
             values["approvals"] = approvals
         if result is not None:
             values["result"] = result
+        if rejected_by is not None:
+            values["rejected_by"] = rejected_by
         stmt = (
             update(RemediationProposal)
             .where(col(RemediationProposal.workspace_id) == workspace_id)
@@ -644,6 +648,64 @@ class ProposalRepository(_Repo):
         if status is not None:
             stmt = stmt.where(RemediationProposal.status == status)
         stmt = stmt.order_by(col(RemediationProposal.created_at).desc()).limit(limit)
+        async with self._db.session() as s:
+            return list((await s.exec(stmt)).all())
+
+    async def count_by_status(self) -> dict[str, int]:
+        """Number of proposals per status, across workspaces (the ``/metrics`` gauge)."""
+        stmt = select(RemediationProposal.status, func.count()).group_by(
+            col(RemediationProposal.status)
+        )
+        async with self._db.session() as s:
+            rows = (await s.exec(stmt)).all()
+        return {ProposalStatus(status).value: int(n) for status, n in rows}
+
+    async def set_message(
+        self, *, workspace_id: str, proposal_id: str, channel_id: str, message_ts: str
+    ) -> bool:
+        """Remember where the proposal message is (later state changes update it in place).
+
+        Not a state change: ``status`` and ``version`` are left alone, so it never
+        races with a decision.
+        """
+        stmt = (
+            update(RemediationProposal)
+            .where(col(RemediationProposal.workspace_id) == workspace_id)
+            .where(col(RemediationProposal.id) == proposal_id)
+            .values(channel_id=channel_id, message_ts=message_ts)
+        )
+        async with self._db.session() as s:
+            res = await s.exec(stmt)
+            await s.commit()
+        return bool(getattr(res, "rowcount", 0) == 1)
+
+    async def pending_with_key(
+        self, *, workspace_id: str, dedupe_key: str, now: datetime
+    ) -> RemediationProposal | None:
+        """A pending, unexpired proposal created with ``dedupe_key``, if any."""
+        stmt = (
+            select(RemediationProposal)
+            .where(RemediationProposal.workspace_id == workspace_id)
+            .where(RemediationProposal.dedupe_key == dedupe_key)
+            .where(RemediationProposal.status == ProposalStatus.PENDING)
+            .where(col(RemediationProposal.expires_at) > now)
+            .limit(1)
+        )
+        async with self._db.session() as s:
+            return (await s.exec(stmt)).first()
+
+    async def due_to_expire(
+        self, *, now: datetime, workspace_id: str | None = None, limit: int = 500
+    ) -> builtins.list[RemediationProposal]:
+        """Pending proposals whose expiry has passed (all workspaces unless one is given)."""
+        stmt = (
+            select(RemediationProposal)
+            .where(RemediationProposal.status == ProposalStatus.PENDING)
+            .where(col(RemediationProposal.expires_at) <= now)
+        )
+        if workspace_id is not None:
+            stmt = stmt.where(RemediationProposal.workspace_id == workspace_id)
+        stmt = stmt.order_by(col(RemediationProposal.expires_at)).limit(limit)
         async with self._db.session() as s:
             return list((await s.exec(stmt)).all())
 

@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field
 
 from memory.errors import StorageError
 from memory.vectorstore import VectorStore
+from tools.actions.commands import CommandSuggestion, suggestions
 from tools.base import Health, HealthState, Tool, ToolResult, ToolStatus
 from tools.runbook_ingest import (
     DEFAULT_MAX_BYTES,
@@ -110,6 +111,10 @@ class RunbookHit(BaseModel):
     snippet: str
     source: str = Field(description="Absolute path of the file when it was ingested.")
     alerts: list[str] = Field(default_factory=list, description="Alerts the runbook covers.")
+    actions: list[CommandSuggestion] = Field(
+        default_factory=list,
+        description="Catalogue actions the section's steps name (proposable, never run here).",
+    )
     lexical_rank: int | None = None
     dense_rank: int | None = None
 
@@ -315,6 +320,7 @@ class RunbookStore:
                     snippet=snippet(body, tokens),
                     source=str(Path(str(meta["root"])) / str(meta["path"])),
                     alerts=[a for a in alerts.split(",") if a],
+                    actions=suggestions(section.text if section else body),
                     lexical_rank=item.lexical_rank,
                     dense_rank=item.dense_rank,
                 )

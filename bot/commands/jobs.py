@@ -17,6 +17,7 @@ from bot.config import Settings, load_settings
 from bot.container import Container
 from jobs.digest import DigestSink, digest_job
 from jobs.forecast_alerts import DEFAULT_FORECAST_SERIES
+from jobs.proposals import ProposalSink, TriggeredProposer
 from jobs.scheduler import (
     CopilotScheduler,
     JobOutcome,
@@ -40,11 +41,24 @@ def wire_jobs(
     results: RecentResults | None = None,
     sink: DigestSink | None = None,
 ) -> list[JobSpec]:
-    """The default jobs over the container's sources (forecasts skip without Prometheus)."""
+    """The default jobs over the container's sources (forecasts skip without Prometheus).
+
+    With ``triggers:`` in the remediation policy, the forecast and anomaly jobs also
+    propose remediations (posted through ``sink`` when it can post proposals).
+    """
     settings = container.settings
     results = results if results is not None else RecentResults()
     metrics = container.sources.metrics
     chart_dir = settings.data_dir / "charts"
+    proposer = None
+    if container.policy.triggers:
+        proposer = TriggeredProposer(
+            service=container.remediation,
+            catalogue=container.catalogue,
+            triggers=container.policy.triggers,
+            repos=container.repos,
+            sink=sink if isinstance(sink, ProposalSink) else None,
+        )
     return default_jobs(
         config=settings.jobs,
         forecast=forecast_job(
@@ -53,12 +67,14 @@ def wire_jobs(
             chart_dir=chart_dir,
             results=results,
             sink=sink,
+            proposer=proposer,
         ),
         anomaly_scan=anomaly_scan_job(
             source=metrics,
             queries=[s.promql for s in DEFAULT_FORECAST_SERIES],
             results=results,
             sink=sink,
+            proposer=proposer,
         ),
         digest=digest_job(chart_dir=chart_dir, results=results, sink=sink),
     )

@@ -15,6 +15,7 @@ block_id                           what it holds
 ``hypothesis.R.evidence``          its first cited evidence (context)
 ``hypothesis.R.actions``           👍 / 👎 / show evidence (only for stored hypotheses)
 ``reply.runbooks``                 recommended runbooks
+``reply.runbook_actions``          runbook steps an action can do (``.buttons``: Propose)
 ``reply.section.J[.N]``            the J-th titled section
 ``reply.promql``                   the PromQL used
 ``reply.attachments``              files uploaded into the thread
@@ -48,7 +49,8 @@ Action ids: ``hypothesis.feedback_up``, ``hypothesis.feedback_down`` and
 (value: the question), ``incident.ack``, ``incident.mitigate``, ``incident.resolve`` and
 ``incident.postmortem`` (value: the incident id; a transition that is no longer valid
 has no button, and a resolved incident keeps only Post-mortem), ``remediation.approve``
-and ``remediation.reject`` (value: the proposal id). View callback ids: ``ask.submit``,
+and ``remediation.reject`` (value: the proposal id), ``remediation.propose.N`` (value:
+the runbook step as JSON, see :func:`runbook_action_blocks`). View callback ids: ``ask.submit``,
 ``hypothesis.evidence``, ``remediation.reject_reason``.
 
 Limits respected (Slack's): 3,000 characters per section text, 50 blocks per message,
@@ -110,6 +112,8 @@ ACTION_INCIDENT_RESOLVE = "incident.resolve"
 ACTION_INCIDENT_POSTMORTEM = "incident.postmortem"
 ACTION_REMEDIATION_APPROVE = "remediation.approve"
 ACTION_REMEDIATION_REJECT = "remediation.reject"
+ACTION_REMEDIATION_PROPOSE = "remediation.propose"
+"""Prefix of the runbook steps' Propose buttons (``remediation.propose.N``)."""
 VIEW_REMEDIATION_REJECT = "remediation.reject_reason"
 REJECT_BLOCK = "remediation.reason"
 REJECT_INPUT = "remediation.reason_input"
@@ -304,6 +308,37 @@ def _runbook_line(title: str, path: str, section_name: str) -> str:
     return f"• *{escape(title)}*{where} — `{escape(path)}`"
 
 
+def runbook_action_blocks(reply: Reply) -> list[Block]:
+    """The runbook steps a catalogue action can do, each with a Propose button.
+
+    Block ``reply.runbook_actions``; action ids ``remediation.propose.N``; each value is
+    ``{"a": action, "p": params, "e": environment}`` as JSON (steps whose value would
+    pass Slack's 2,000 characters are left out rather than cut).
+    """
+    lines: list[str] = []
+    buttons: list[dict[str, Any]] = []
+    for ref in reply.runbooks:
+        for step in ref.actions:
+            value = json.dumps(
+                {"a": step.action, "p": step.params, "e": step.environment},
+                separators=(",", ":"),
+            )
+            if len(value) > BUTTON_VALUE_LIMIT or len(buttons) >= 5:
+                continue
+            n = len(buttons) + 1
+            lines.append(f"{n}. `{escape(truncate(step.command, 200))}` → `{step.action}`")
+            buttons.append(
+                button(f"Propose {n}", action_id=f"{ACTION_REMEDIATION_PROPOSE}.{n}", value=value)
+            )
+    if not buttons:
+        return []
+    text = "*Runbook steps I can propose* (approval per policy)\n" + "\n".join(lines)
+    return [
+        section("reply.runbook_actions", truncate(text, SECTION_TEXT_LIMIT)),
+        {"type": "actions", "block_id": "reply.runbook_actions.buttons", "elements": buttons},
+    ]
+
+
 def reply_blocks(
     reply: Reply, *, question: str | None = None, asked_by: str | None = None
 ) -> list[Block]:
@@ -332,6 +367,7 @@ def reply_blocks(
     if reply.runbooks:
         lines = ["*Runbooks*"] + [_runbook_line(r.title, r.path, r.section) for r in reply.runbooks]
         blocks += sections("reply.runbooks", "\n".join(lines))
+        blocks += runbook_action_blocks(reply)
     for j, part in enumerate(reply.sections, start=1):
         blocks += sections(f"reply.section.{j}", f"*{escape(part.title)}*\n{to_mrkdwn(part.body)}")
     if reply.promql:
@@ -794,6 +830,8 @@ def proposal_message(proposal: RemediationProposal, *, note: str | None = None) 
         f"{PROPOSAL_STATUS_EMOJI[status]} *Status:* `{status.value}` · "
         f"{len(proposal.approvals)}/{proposal.required_approvals} approvals: {approvers}"
     )
+    if not note and status is ProposalStatus.REJECTED and proposal.rejected_by:
+        note = f"Rejected by {_actor(proposal.rejected_by)}"
     if note:
         status_text += "\n" + truncate(note, 1000)
     blocks.append(section("remediation.status", status_text))

@@ -27,11 +27,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from agents.postmortem import PostmortemWriter
 from agents.reply import Reply
 from bot.slack import blocks, messages
-from bot.slack.mrkdwn import escape
+from bot.slack.mrkdwn import NO_UNFURL, escape
+from bot.slack.proposals import SlackProposalMessages
 from jobs.incidents import IncidentService
 from jobs.postmortem import draft_postmortem
+from jobs.proposals import MessageRef
 from memory.errors import InvalidTransition
-from memory.models import Alert, Incident, IncidentStatus
+from memory.models import Alert, Incident, IncidentStatus, RemediationProposal
 from memory.repositories import Repositories
 
 logger = logging.getLogger(__name__)
@@ -97,6 +99,16 @@ class SlackIncidentNotifier:
         self._client = client
         self._token_for = token_for
 
+    @property
+    def client(self) -> AsyncWebClient:
+        """The Web API client it posts with."""
+        return self._client
+
+    @property
+    def token_for(self) -> TokenLookup | None:
+        """The per-workspace token lookup (OAuth installs), if any."""
+        return self._token_for
+
     async def _token(self, workspace_id: str) -> dict[str, Any]:
         if self._token_for is None:
             return {}
@@ -109,7 +121,11 @@ class SlackIncidentNotifier:
         """Post the incident message; return its ts (the thread id)."""
         msg = blocks.incident_message(incident, alerts)
         posted = await self._client.chat_postMessage(
-            channel=channel, text=msg.text, blocks=msg.blocks, **await self._token(workspace_id)
+            channel=channel,
+            text=msg.text,
+            blocks=msg.blocks,
+            **NO_UNFURL,
+            **await self._token(workspace_id),
         )
         return str(posted["ts"])
 
@@ -140,7 +156,12 @@ class SlackIncidentNotifier:
         rendered = blocks.render_reply(reply)
         for msg in rendered.messages:
             await self._client.chat_postMessage(
-                channel=channel, thread_ts=thread_ts, text=msg.text, blocks=msg.blocks, **token
+                channel=channel,
+                thread_ts=thread_ts,
+                text=msg.text,
+                blocks=msg.blocks,
+                **NO_UNFURL,
+                **token,
             )
         for att in reply.attachments:
             if not await asyncio.to_thread(Path(att.path).is_file):
@@ -168,12 +189,27 @@ class SlackIncidentNotifier:
 
 
 class SlackChannelSink:
-    """Posts job output (weekly digest, predictive alerts) into one channel."""
+    """Posts job output (weekly digest, predictive alerts, proposals) into one channel.
+
+    It is also a :class:`jobs.proposals.ProposalSink`: job-made proposals are posted
+    with their Approve / Reject buttons and updated in place later.
+    """
 
     def __init__(self, notifier: SlackIncidentNotifier, *, workspace_id: str, channel: str) -> None:
         self._notifier = notifier
         self._workspace_id = workspace_id
         self._channel = channel
+        self._proposals = SlackProposalMessages(
+            notifier.client, token_for=notifier.token_for, channel=channel
+        )
+
+    async def post_proposal(self, proposal: RemediationProposal) -> MessageRef | None:
+        """Post a proposal message in the channel; where it went."""
+        return await self._proposals.post_proposal(proposal)
+
+    async def update_proposal(self, proposal: RemediationProposal, *, note: str = "") -> None:
+        """Update a proposal's message in place."""
+        await self._proposals.update_proposal(proposal, note=note)
 
     async def post_digest(self, reply: Reply) -> None:
         """Post ``reply`` (messages, chart and overflow file) to the channel."""
@@ -319,7 +355,10 @@ class IncidentOps:
             )
             try:
                 await client.chat_postMessage(
-                    channel=incident.channel_id, thread_ts=incident.thread_ts, text=note
+                    channel=incident.channel_id,
+                    thread_ts=incident.thread_ts,
+                    text=note,
+                    **NO_UNFURL,
                 )
             except SlackApiError as exc:
                 logger.warning(

@@ -23,7 +23,7 @@ from tests.stubs.kubernetes_api import KubernetesStub, serve_kubernetes_stub
 from tests.stubs.pagerduty_api import PagerDutyStub, serve_pagerduty_stub
 from tools.actions.alertmanager import SilenceCreateAction, SilenceExpireAction
 from tools.actions.base import Action, ActionOutcome, Risk
-from tools.actions.catalogue import build_catalogue
+from tools.actions.catalogue import ACTION_TYPES, build_catalogue
 from tools.actions.kubernetes import (
     RESTARTED_AT,
     KubernetesDeployments,
@@ -500,12 +500,12 @@ async def test_webhook_verify_fails_on_non_2xx(
 async def test_build_catalogue_registers_configured_actions(
     am: AlertmanagerClient, pd: PagerDutyClient, k8s_server: KubernetesStub
 ) -> None:
-    empty = build_catalogue(alertmanager=None, pagerduty=None, kubernetes_host=None, webhooks={})
+    empty = build_catalogue(alertmanager=None, pagerduty=None, kubernetes=None, webhooks={})
     assert empty.names() == []
     catalogue = build_catalogue(
         alertmanager=am,
         pagerduty=pd,
-        kubernetes_host=k8s_server.url,
+        kubernetes=KubernetesDeployments(host=k8s_server.url),
         webhooks={"runner": ("http://127.0.0.1:9/hook", "secret")},
     )
     expected = {
@@ -520,6 +520,7 @@ async def test_build_catalogue_registers_configured_actions(
         "webhook.trigger": (Risk.HIGH, False),
     }
     assert catalogue.names() == sorted(expected)
+    assert set(ACTION_TYPES) == set(expected)  # the static list knows every action
     for name, (risk, safe) in expected.items():
         action = catalogue.get(name)
         assert isinstance(action, Action)

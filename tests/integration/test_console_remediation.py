@@ -64,3 +64,21 @@ async def test_console_approve_reject_and_list(repos: Repositories, workspace: s
     got = await repos.proposals.get(workspace_id=workspace, proposal_id=second.id)
     assert got is not None and got.status == ProposalStatus.REJECTED and action.executions == 1
     assert await bob.handle_line("/approve") == "usage: /approve ID"
+
+
+async def test_console_propose_then_another_user_approves(repos: Repositories, workspace: str):
+    action = CountingAction()
+    svc = RemediationService(repos, ActionCatalogue([action]), Policy())  # type: ignore[list-item]
+    alice, bob = console(repos, workspace, "alice", svc), console(repos, workspace, "bob", svc)
+    usage = await alice.handle_line("/propose")
+    assert usage is not None and usage.startswith("usage: /propose ACTION")
+    refused = await alice.handle_line("/propose test.restart replicas=2")
+    assert refused is not None and "parameter 'deployment' is invalid" in refused
+    made = await alice.handle_line("/propose test.restart deployment=cart environment=staging")
+    assert made is not None and made.startswith("Proposed ") and "would restart cart" in made
+    [proposal] = await repos.proposals.list(workspace_id=workspace)
+    assert (proposal.proposed_by, proposal.environment) == ("alice", "staging")
+    assert proposal.params == {"deployment": "cart", "replicas": 1}
+    assert (await alice.handle_line(f"/approve {proposal.id}") or "").startswith("Refused:")
+    ok = await bob.handle_line(f"/approve {proposal.id}")
+    assert ok is not None and ok.startswith("Approved and executed") and action.executions == 1

@@ -1,8 +1,9 @@
 """Loopback HTTP stub of the Kubernetes API server's ``apps/v1`` Deployment endpoints.
 
-Serves ``GET`` and ``PATCH /apis/apps/v1/namespaces/{ns}/deployments/{name}`` with the
-real wire format: ``kind``/``apiVersion``, ``metadata`` with ``generation`` and
-``resourceVersion``, ``spec.replicas``/``selector``/``template``, ``status`` with
+Serves ``GET /apis/apps/v1`` (the ``APIResourceList`` discovery document) and ``GET`` and
+``PATCH /apis/apps/v1/namespaces/{ns}/deployments/{name}`` with the real wire format:
+``kind``/``apiVersion``, ``metadata`` with ``generation`` and ``resourceVersion``,
+``spec.replicas``/``selector``/``template``, ``status`` with
 ``observedGeneration``, and a ``Status`` object (``reason: NotFound``) for unknown
 deployments. ``PATCH`` accepts merge and strategic-merge patches (applied as a JSON merge
 patch, enough for scalar and map fields); a JSON-patch content type with an object body
@@ -32,6 +33,30 @@ from urllib.parse import urlsplit
 
 _DEPLOYMENT = re.compile(r"/apis/apps/v1/namespaces/([a-z0-9-]+)/deployments/([a-z0-9.-]+)")
 _MERGE_TYPES = ("application/merge-patch+json", "application/strategic-merge-patch+json")
+_APPS_V1_RESOURCES = {
+    "kind": "APIResourceList",
+    "apiVersion": "v1",
+    "groupVersion": "apps/v1",
+    "resources": [
+        {
+            "name": "deployments",
+            "singularName": "deployment",
+            "namespaced": True,
+            "kind": "Deployment",
+            "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
+            "shortNames": ["deploy"],
+        },
+        {
+            "name": "deployments/scale",
+            "singularName": "",
+            "namespaced": True,
+            "group": "autoscaling",
+            "version": "v1",
+            "kind": "Scale",
+            "verbs": ["get", "patch", "update"],
+        },
+    ],
+}
 
 
 @dataclass(frozen=True)
@@ -75,10 +100,13 @@ class KubernetesStub:
     Attributes:
         controller_paused: When true, spec changes bump ``metadata.generation`` but
             ``status.observedGeneration`` stays behind (a stuck controller).
+        required_token: When set, every request needs ``Authorization: Bearer <it>``
+            (else 401 ``Unauthorized``, as the API server answers a bad token).
     """
 
     def __init__(self) -> None:
         self.controller_paused = False
+        self.required_token: str | None = None
         self.deployments: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
@@ -106,6 +134,7 @@ class KubernetesStub:
             self.deployments.clear()
             self._requests.clear()
             self.controller_paused = False
+            self.required_token = None
 
     def add_deployment(self, namespace: str, name: str, *, replicas: int = 3) -> dict[str, Any]:
         """Create a settled deployment (generation 1, observed, all replicas ready)."""
@@ -182,6 +211,12 @@ class KubernetesStub:
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
         """Answer one request: (status, JSON body)."""
+        if self.required_token is not None and (
+            headers.get("authorization") != f"Bearer {self.required_token}"
+        ):
+            return 401, _status(401, "Unauthorized", "Unauthorized")
+        if path.rstrip("/") == "/apis/apps/v1" and method == "GET":
+            return 200, _APPS_V1_RESOURCES
         match = _DEPLOYMENT.fullmatch(path)
         if match is None:
             return 404, _status(404, "NotFound", "the server could not find the requested resource")

@@ -74,6 +74,10 @@ class ActionCatalogue:
             raise ValueError(f"action {action.name} is already registered")
         self._actions[action.name] = action
 
+    def remove(self, name: str) -> None:
+        """Withdraw an action (e.g. its integration proved unusable at start-up)."""
+        self._actions.pop(name, None)
+
     def get(self, name: str) -> Action | None:
         """An action by name."""
         return self._actions.get(name)

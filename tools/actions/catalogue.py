@@ -1,8 +1,15 @@
-"""Build the action catalogue from what is configured."""
+"""Build the action catalogue from what is configured.
+
+:data:`ACTION_TYPES` names every action the product has, configured or not, so a policy
+file can be checked for typos (and its parameter templates against the action's
+parameters) even when an integration is off in this deployment.
+"""
 
 from __future__ import annotations
 
 import logging
+
+from pydantic import BaseModel
 
 from tools.actions.alertmanager import SilenceCreateAction, SilenceExpireAction
 from tools.actions.base import Action, ActionCatalogue
@@ -14,12 +21,33 @@ from tools.pagerduty_client import PagerDutyClient
 
 logger = logging.getLogger(__name__)
 
+ACTION_TYPES: dict[str, type[BaseModel]] = {
+    cls.name: cls.params_model
+    for cls in (
+        SilenceCreateAction,
+        SilenceExpireAction,
+        AcknowledgeAction,
+        ResolveAction,
+        AddNoteAction,
+        ReassignAction,
+        ScaleAction,
+        RolloutRestartAction,
+        WebhookTriggerAction,
+    )
+}
+"""Every action name the product knows → its parameters model."""
+
+ACTION_FACTS: dict[str, frozenset[str]] = {
+    ScaleAction.name: frozenset(ScaleAction.fact_names),
+}
+"""Facts an action reads from its target for proposal templates (see ``facts()``)."""
+
 
 def build_catalogue(
     *,
     alertmanager: AlertmanagerClient | None,
     pagerduty: PagerDutyClient | None,
-    kubernetes_host: str | None,
+    kubernetes: KubernetesDeployments | None,
     webhooks: dict[str, tuple[str, str]],
 ) -> ActionCatalogue:
     """Register the actions of every configured integration.
@@ -27,12 +55,12 @@ def build_catalogue(
     Args:
         alertmanager: Client for silences, or ``None``.
         pagerduty: Client for incident actions, or ``None``.
-        kubernetes_host: API server URL for Deployment actions, or ``None``.
+        kubernetes: The cluster's Deployments (scale, rollout restart), or ``None``.
         webhooks: Allow-listed webhooks, name → (URL, secret); empty for none.
 
     Returns:
-        The catalogue. The Kubernetes and webhook actions own connection pools that
-        live as long as the process.
+        The catalogue. The webhook action owns a connection pool that lives as long as
+        the process (the Kubernetes one belongs to ``kubernetes``'s owner).
     """
     actions: list[Action] = []
     if alertmanager is not None:
@@ -47,11 +75,10 @@ def build_catalogue(
             AddNoteAction(client=pagerduty),
             ReassignAction(client=pagerduty),
         ]
-    if kubernetes_host:
-        deployments = KubernetesDeployments(host=kubernetes_host)
+    if kubernetes is not None:
         actions += [
-            ScaleAction(deployments=deployments),
-            RolloutRestartAction(deployments=deployments),
+            ScaleAction(deployments=kubernetes),
+            RolloutRestartAction(deployments=kubernetes),
         ]
     if webhooks:
         actions.append(WebhookTriggerAction(webhooks=webhooks))

@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 import urllib3
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from memory.errors import CopilotError, IntegrationError, UpstreamHTTPError
+from memory.errors import CopilotError, IntegrationError, ToolInputError, UpstreamHTTPError
 from tools.actions.base import ActionOutcome, Risk
 
 logger = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ class KubernetesDeployments:
         verify_ssl: Verify the API server's certificate.
         ca_cert: PEM file of the cluster CA.
         timeout_s: Per-request timeout.
+        namespaces: Namespaces reads and patches may touch; empty allows all.
     """
 
     def __init__(
@@ -64,6 +65,7 @@ class KubernetesDeployments:
         verify_ssl: bool = True,
         ca_cert: str | None = None,
         timeout_s: float = 10.0,
+        namespaces: frozenset[str] = frozenset(),
     ) -> None:
         configuration = k8s.Configuration(host=host.rstrip("/"))
         configuration.verify_ssl = verify_ssl
@@ -74,6 +76,7 @@ class KubernetesDeployments:
             configuration.api_key_prefix = {"BearerToken": "Bearer"}
         self.host = host
         self.timeout_s = timeout_s
+        self.namespaces = namespaces
         self._api_client = k8s.ApiClient(configuration)
         self._apps = k8s.AppsV1Api(self._api_client)
 
@@ -81,8 +84,24 @@ class KubernetesDeployments:
         """Close the connection pool."""
         await asyncio.to_thread(self._api_client.close)
 
+    async def api_resources(self) -> list[str]:
+        """``GET /apis/apps/v1``: the resource names (a cheap authenticated probe)."""
+        found = await self._call(
+            "list apps/v1 resources",
+            lambda: self._apps.get_api_resources(_request_timeout=self.timeout_s),
+        )
+        return [str(r.name) for r in (found.resources or [])]
+
+    def _allow(self, namespace: str) -> None:
+        if self.namespaces and namespace not in self.namespaces:
+            allowed = ", ".join(sorted(self.namespaces))
+            raise ToolInputError(
+                f"namespace {namespace!r} is not in the Kubernetes allow-list ({allowed})"
+            )
+
     async def read(self, namespace: str, name: str) -> k8s.V1Deployment:
-        """``GET .../deployments/{name}``."""
+        """``GET .../deployments/{name}`` (refused outside the namespace allow-list)."""
+        self._allow(namespace)
         return await self._call(
             f"read deploy/{name} in {namespace}",
             lambda: self._apps.read_namespaced_deployment(
@@ -91,7 +110,8 @@ class KubernetesDeployments:
         )
 
     async def patch(self, namespace: str, name: str, body: dict[str, Any]) -> k8s.V1Deployment:
-        """``PATCH .../deployments/{name}`` with a strategic-merge patch."""
+        """``PATCH .../deployments/{name}`` with a strategic-merge patch (allow-list too)."""
+        self._allow(namespace)
         return await self._call(
             f"patch deploy/{name} in {namespace}",
             lambda: self._apps.patch_namespaced_deployment(
@@ -219,6 +239,29 @@ class ScaleAction(_DeploymentAction):
     ) -> None:
         super().__init__(deployments=deployments, verify_timeout_s=verify_timeout_s, poll_s=poll_s)
         self.max_replicas = max_replicas
+
+    fact_names: tuple[str, ...] = ("replicas",)
+    """What :meth:`facts` reads (proposal templates may use ``{replicas+1}``)."""
+
+    async def facts(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Current facts of the target: ``{"replicas": n}`` of the named Deployment.
+
+        Args:
+            params: At least ``namespace`` and ``deployment``.
+
+        Raises:
+            ToolInputError: The target is missing, outside the allow-list or unreadable.
+        """
+        try:
+            ref = DeploymentRef.model_validate(
+                {"namespace": params.get("namespace"), "deployment": params.get("deployment")}
+            )
+        except ValidationError as exc:
+            raise ToolInputError(f"not a deployment reference: {exc.errors()[0]['msg']}") from None
+        deployment, why = await self._read(ref)
+        if deployment is None:
+            raise ToolInputError(f"cannot read deploy/{ref.deployment}: {why}")
+        return {"replicas": _replicas(deployment)}
 
     async def dry_run(self, params: BaseModel) -> str:
         """E.g. ``scale deploy/checkout in shop from 3 to 5``."""

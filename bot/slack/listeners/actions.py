@@ -1,9 +1,14 @@
-"""Block actions: 👍/👎, "show evidence", "investigate again", incident and remediation buttons."""
+"""Block actions: 👍/👎, "show evidence", "investigate again", incident and remediation buttons.
+
+Remediation: Approve / Reject on proposal messages, and Propose on runbook steps of an
+answer (the clicker proposes; the proposal message goes into the answer's thread).
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
+import re
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -13,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import blocks
 from bot.slack.listeners.common import user_of, workspace_of
+from bot.slack.proposals import propose_from_runbook
 from bot.slack.services import SlackServices
 from memory.models import IncidentStatus
 
@@ -236,6 +242,36 @@ def register(app: AsyncApp, services: SlackServices) -> None:
             label=f"reject form {proposal_id}",
         )
 
+    async def on_propose(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        action: dict[str, Any],
+        context: AsyncBoltContext,
+        client: AsyncWebClient,
+    ) -> None:
+        await ack()
+        channel, thread_ts = _where(body)
+        user_id = user_of(body)
+        if not channel or not user_id:
+            return
+        workspace_id = workspace_of(context, body)
+        value = str(action.get("value") or "")
+
+        async def propose() -> None:
+            await propose_from_runbook(
+                client=client,
+                repos=services.repos,
+                remediation=services.remediation,
+                workspace_id=workspace_id,
+                user_id=user_id,
+                value=value,
+                channel=channel,
+                thread_ts=thread_ts,
+            )
+
+        services.answers.submit(propose, label=f"propose from runbook by {user_id}")
+
+    app.action(re.compile(rf"^{re.escape(blocks.ACTION_REMEDIATION_PROPOSE)}\.\d+$"))(on_propose)
     app.action(blocks.ACTION_REMEDIATION_APPROVE)(on_approve)
     app.action(blocks.ACTION_REMEDIATION_REJECT)(on_reject)
     app.action(blocks.ACTION_INCIDENT_ACK)(incident_transition(IncidentStatus.ACKNOWLEDGED))
