@@ -14,6 +14,12 @@ Pure functions only: no Slack client, no I/O.
 from __future__ import annotations
 
 import re
+from typing import Any
+
+NO_UNFURL: dict[str, Any] = {"unfurl_links": False, "unfurl_media": False}
+"""``chat.postMessage`` arguments for every message the bot posts: they may quote
+untrusted text (alert annotations, runbooks, Claude's answer), and Slack must never
+fetch the links in it to build previews."""
 
 _FENCE = re.compile(r"^\s*```")
 _SLACK_TOKEN = re.compile(r"<(?:[@#!][^<>\s|]+|(?:https?|mailto):[^<>\s|]+)(?:\|[^<>]*)?>")

@@ -41,7 +41,7 @@ from bot.chat import ChatService
 from bot.slack import blocks, messages
 from bot.slack.incidents import IncidentOps
 from bot.slack.membership import ThreadMembership, conversation_key
-from bot.slack.mrkdwn import escape, truncate
+from bot.slack.mrkdwn import NO_UNFURL, escape, truncate
 from bot.slack.work import BackgroundWork
 from jobs.remediation import RemediationService
 from memory.models import ProposalStatus, RemediationProposal
@@ -130,7 +130,11 @@ class SlackServices:
             return
         holder = blocks.placeholder()
         posted = await client.chat_postMessage(
-            channel=channel, thread_ts=thread_ts, text=holder.text, blocks=holder.blocks
+            channel=channel,
+            thread_ts=thread_ts,
+            text=holder.text,
+            blocks=holder.blocks,
+            **NO_UNFURL,
         )
         self.membership.remember(workspace_id=workspace_id, channel=channel, thread_ts=thread_ts)
         self.answers.submit(
@@ -196,7 +200,7 @@ class SlackServices:
         )
         try:
             posted = await client.chat_postMessage(
-                channel=channel, text=holder.text, blocks=holder.blocks
+                channel=channel, text=holder.text, blocks=holder.blocks, **NO_UNFURL
             )
         except SlackApiError as exc:
             if exc.response.get("error") not in _UNREACHABLE_CHANNEL or respond is None:
@@ -343,7 +347,7 @@ class SlackServices:
             rendered = blocks.RenderedReply(messages=[plain], overflow=blocks.reply_markdown(reply))
         for msg in rest:
             await client.chat_postMessage(
-                channel=channel, thread_ts=thread_ts, text=msg.text, blocks=msg.blocks
+                channel=channel, thread_ts=thread_ts, text=msg.text, blocks=msg.blocks, **NO_UNFURL
             )
         for att in reply.attachments:
             path = Path(att.path)
@@ -598,5 +602,5 @@ async def post_proposal(
     kwargs: dict[str, Any] = {"channel": channel, "text": msg.text, "blocks": msg.blocks}
     if thread_ts:
         kwargs["thread_ts"] = thread_ts
-    posted = await client.chat_postMessage(**kwargs)
+    posted = await client.chat_postMessage(**kwargs, **NO_UNFURL)
     return str(posted["ts"])
