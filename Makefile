@@ -9,12 +9,12 @@ RUN_STAMP := $(VENV)/.stamp-run
 DEV_STAMP := $(VENV)/.stamp-dev
 PYTEST_ARGS ?=
 
-.PHONY: help venv install install-dev demo test test-unit test-integration services lint fmt typecheck imports evals bench clean
+.PHONY: help venv install install-dev demo test test-unit test-integration services lint fmt typecheck imports evals bench clean docs
 
 help:
 	@echo "make demo              set up .venv, install, run the demo (no servers, no tokens)"
 	@echo "make test              dev deps + test services (apt) + the whole suite"
-	@echo "make lint              ruff, ruff format --check, mypy --strict, import-linter"
+	@echo "make lint              ruff, ruff format --check, mypy --strict, import-linter, hadolint, Helm chart schemas"
 	@echo "make fmt               ruff format + autofix"
 	@echo "make test-unit         tests that need no server"
 	@echo "make test-integration  tests against real PostgreSQL/Prometheus/Alertmanager"
@@ -56,6 +56,8 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/python scripts/helm_validate.py
 
 fmt: $(DEV_STAMP)
 	$(BIN)/ruff format .
@@ -66,6 +68,9 @@ typecheck: $(DEV_STAMP)
 
 evals: $(DEV_STAMP)
 	$(BIN)/pytest -m llm $(PYTEST_ARGS)
+
+docs: $(RUN_STAMP)
+	$(BIN)/sre-copilot config docs --output docs/configuration.md
 
 clean:
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .coverage .sre-copilot-demo
