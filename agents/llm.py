@@ -255,15 +255,8 @@ class ClaudeAnalyst:
         )
         self._tools: dict[str, Tool[Any]] = {}
         self._refused: set[str] = set()
-        for tool in tools:
-            if tool.mutating:
-                logger.warning("refusing mutating tool %s: never offered to the LLM", tool.name)
-                self._refused.add(tool.name)
-            elif tool.name in (SUBMIT_TOOL_NAME, PROPOSE_TOOL_NAME) or tool.name in self._tools:
-                logger.warning("ignoring tool %s: name already taken", tool.name)
-            else:
-                self._tools[tool.name] = tool
-        self._tool_params = self._build_tool_params()
+        self._tool_params: list[ToolParam] = []
+        self.add_tools(tools)
         self._system: list[TextBlockParam] = [
             {"type": "text", "text": SYSTEM_PROMPT, "cache_control": _EPHEMERAL}
         ]
@@ -278,6 +271,24 @@ class ClaudeAnalyst:
             )
         self.total_usage = LLMUsage()
         """Tokens spent by every refinement so far (for metrics)."""
+
+    def add_tools(self, tools: Sequence[Tool[Any]]) -> None:
+        """Offer more read-only tools (e.g. ``runbooks_search`` once the store opens).
+
+        Mutating tools are refused; a tool already offered is kept once. Call this
+        before the first refinement: the tool list is part of the cached prompt prefix.
+        """
+        for tool in tools:
+            if self._tools.get(tool.name) is tool:
+                continue
+            if tool.mutating:
+                logger.warning("refusing mutating tool %s: never offered to the LLM", tool.name)
+                self._refused.add(tool.name)
+            elif tool.name in (SUBMIT_TOOL_NAME, PROPOSE_TOOL_NAME) or tool.name in self._tools:
+                logger.warning("ignoring tool %s: name already taken", tool.name)
+            else:
+                self._tools[tool.name] = tool
+        self._tool_params = self._build_tool_params()
 
     @property
     def model(self) -> str:

@@ -263,6 +263,9 @@ class Container:
         self.runbooks = store
         self.registry.add(RunbookIntegration(store))
         self.sources.runbooks = RunbookStoreSearcher(store)
+        add_tools = getattr(self.agent.refiner, "add_tools", None)
+        if add_tools is not None:  # Claude built its tool list before the store opened
+            add_tools(self.registry.read_only_tools())
 
     async def aclose(self) -> None:
         """Close the LLM client, integrations and the database."""

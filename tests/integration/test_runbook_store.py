@@ -8,6 +8,7 @@ against a real Chroma server (``chroma run`` from the chromadb package) in http 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -111,6 +112,22 @@ def test_cli_ingest_and_search(tmp_path: Path) -> None:
 
     missing = runner.invoke(runbooks_app, ["ingest", str(tmp_path / "nope")], obj=settings)
     assert missing.exit_code == 1 and "no such file or directory" in missing.output
+
+
+async def test_claude_is_offered_runbook_search_once_the_store_opens(tmp_path: Path) -> None:
+    """The store opens after Claude's tools are listed; its search must still be offered."""
+    from bot.container import Container
+
+    settings = load_settings(data_dir=tmp_path / "data", llm={"api_key": "sk-ant-test-key"})
+    ingested = await asyncio.to_thread(
+        CliRunner().invoke, runbooks_app, ["ingest", str(SAMPLES)], obj=settings
+    )
+    assert ingested.exit_code == 0, ingested.output
+    async with Container(settings) as c:
+        assert c.agent.refiner is not None
+        names = c.agent.refiner.tool_names  # type: ignore[attr-defined]
+        assert "runbooks_search" in names
+        assert len(names) == len(set(names))
 
 
 def test_cli_eval_prints_one_json_line(tmp_path: Path) -> None:
