@@ -35,6 +35,7 @@ from bot.webhooks import Ingestors, webhook_routes
 from jobs.ingest import AlertIngestor
 from jobs.notify import IncidentFeed, Investigate
 from jobs.pagerduty_ingest import PagerDutyIngestor
+from jobs.proposals import run_expiry
 from jobs.scheduler import CopilotScheduler
 from memory.models import Incident
 from tools.base import HealthState
@@ -169,6 +170,15 @@ def create_app(
                 )
             else:
                 logger.warning("incident threads are off: Slack is not configured")
+            sweep_task = None
+            if runtime is None:
+                # With Slack, its runtime sweeps proposals and updates their messages;
+                # without it, overdue proposals must still expire and crashed
+                # executions still be marked for a human check.
+                sweep_task = asyncio.create_task(
+                    run_expiry(service=container.remediation, sink=None, stop=stop_feed),
+                    name="proposal-sweep",
+                )
             scheduler = None
             if settings.jobs.enabled and run_scheduler:
                 scheduler = await _start_scheduler(container, settings, runtime)
@@ -185,6 +195,8 @@ def create_app(
                 await ingest_task
                 if feed_task is not None:
                     await feed_task
+                if sweep_task is not None:
+                    await sweep_task
                 gc.unfreeze()
                 state.clear()
 

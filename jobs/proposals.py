@@ -26,7 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from jobs.anomaly import AnomalyExplanation
 from jobs.forecast_alerts import PredictiveAlert
-from jobs.remediation import RemediationService
+from jobs.remediation import EXECUTION_STALE_AFTER, RemediationService
 from jobs.triggers import Trigger, TriggerError, placeholders, render
 from memory.errors import CopilotError
 from memory.models import RemediationProposal
@@ -228,6 +228,7 @@ class TriggeredProposer:
 
 
 EXPIRED_NOTE = "Expired: no decision before {at:%Y-%m-%d %H:%M} UTC."
+STOPPED_NOTE = "Stopped while executing (the process died): not re-run; check the target by hand."
 
 
 async def expire_and_update(
@@ -245,6 +246,25 @@ async def expire_and_update(
     return expired
 
 
+async def recover_and_update(
+    *, service: RemediationService, sink: ProposalSink | None
+) -> list[RemediationProposal]:
+    """Mark executions whose process died (every workspace) for a human check, in place.
+
+    Only executions older than :data:`EXECUTION_STALE_AFTER` are taken: another replica
+    may be executing a younger one right now.
+    """
+    marked = await service.recover(stale_after=EXECUTION_STALE_AFTER)
+    for p in marked:
+        if sink is None or not p.channel_id or not p.message_ts:
+            continue
+        try:
+            await sink.update_proposal(p, note=STOPPED_NOTE)
+        except Exception:  # boundary: one message that cannot be updated must not stop the rest
+            logger.exception("could not update the message of stopped proposal %s", p.id)
+    return marked
+
+
 async def run_expiry(
     *,
     service: RemediationService,
@@ -252,10 +272,14 @@ async def run_expiry(
     stop: asyncio.Event,
     interval_s: float = 30.0,
 ) -> None:
-    """Call :func:`expire_and_update` every ``interval_s`` until ``stop`` is set."""
+    """Sweep proposals every ``interval_s`` until ``stop`` is set.
+
+    Each pass runs :func:`expire_and_update` and :func:`recover_and_update`.
+    """
     while not stop.is_set():
         try:
             await expire_and_update(service=service, sink=sink)
+            await recover_and_update(service=service, sink=sink)
         except Exception:  # boundary: the loop must outlive one bad pass
             logger.exception("proposal expiry pass failed")
         try:

@@ -32,6 +32,11 @@ SYSTEM_ACTOR = "sre-copilot"
 _CAS_RETRIES = 200
 
 
+EXECUTION_STALE_AFTER = timedelta(minutes=15)
+"""An execution older than this has lost its process (each request an action makes
+times out within seconds, verification within tens of seconds)."""
+
+
 @dataclass(frozen=True)
 class Decision:
     """The answer to one click.
@@ -356,16 +361,26 @@ class RemediationService:
 
     # -- maintenance ---------------------------------------------------------------
 
-    async def recover(self, *, workspace_id: str) -> list[RemediationProposal]:
-        """At start-up: proposals left ``executing`` by a crash go to failed, never rerun.
+    async def recover(
+        self, *, workspace_id: str | None = None, stale_after: timedelta | None = None
+    ) -> list[RemediationProposal]:
+        """Proposals left ``executing`` by a crash go to failed, never rerun.
+
+        Args:
+            workspace_id: Only this workspace (every workspace by default).
+            stale_after: Only proposals executing for longer than this. ``None`` takes
+                all of them: right for a single process at start-up, but with several
+                replicas another one may be executing right now, so the periodic sweep
+                passes :data:`EXECUTION_STALE_AFTER`, far above any action's timeout.
 
         Returns:
-            The proposals marked for a human check.
+            The proposals marked for a human check, as stored afterwards.
         """
-        marked: list[RemediationProposal] = []
-        stuck = await self._repos.proposals.list(
-            workspace_id=workspace_id, status=ProposalStatus.EXECUTING, limit=1000
+        before = None if stale_after is None else self._clock() - stale_after
+        stuck = await self._repos.proposals.executing(
+            updated_before=before, workspace_id=workspace_id
         )
+        marked: list[RemediationProposal] = []
         for p in stuck:
             result = {
                 **(p.result or {}),
@@ -374,12 +389,12 @@ class RemediationService:
             }
             if await self._cas(p, ProposalStatus.FAILED, result=result):
                 await self._audit(
-                    workspace_id, p.id, SYSTEM_ACTOR, "recovered", accepted=False,
-                    reason="found executing at start-up: not re-run, needs a human check",
+                    p.workspace_id, p.id, SYSTEM_ACTOR, "recovered", accepted=False,
+                    reason="found executing after a crash: not re-run, needs a human check",
                     data={"action": p.action},
                 )  # fmt: skip
-                logger.warning("proposal %s was executing at start-up: needs a human check", p.id)
-                marked.append(p)
+                logger.warning("proposal %s stopped while executing: needs a human check", p.id)
+                marked.append(await self._get(p.workspace_id, p.id) or p)
         return marked
 
     async def expire_due(self, *, workspace_id: str) -> int:

@@ -709,6 +709,25 @@ class ProposalRepository(_Repo):
         async with self._db.session() as s:
             return list((await s.exec(stmt)).all())
 
+    async def executing(
+        self, *, updated_before: datetime | None = None, workspace_id: str | None = None,
+        limit: int = 1000,
+    ) -> builtins.list[RemediationProposal]:  # fmt: skip
+        """Proposals in ``executing`` (all workspaces unless one is given).
+
+        With ``updated_before``, only those whose last change is older than that.
+        """
+        stmt = select(RemediationProposal).where(
+            RemediationProposal.status == ProposalStatus.EXECUTING
+        )
+        if updated_before is not None:
+            stmt = stmt.where(col(RemediationProposal.updated_at) < updated_before)
+        if workspace_id is not None:
+            stmt = stmt.where(RemediationProposal.workspace_id == workspace_id)
+        stmt = stmt.order_by(col(RemediationProposal.updated_at)).limit(limit)
+        async with self._db.session() as s:
+            return list((await s.exec(stmt)).all())
+
 
 class AuditRepository(_Repo):
     """Append-only audit trail."""

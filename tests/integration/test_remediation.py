@@ -265,6 +265,59 @@ async def test_crash_while_executing_is_not_rerun(repos: Repositories, workspace
     ]  # fmt: skip
 
 
+async def test_sweep_marks_only_stale_executions_and_updates_their_message(
+    repos: Repositories, workspace: str
+) -> None:
+    """The periodic sweep runs on every replica: a young execution may belong to a live
+    replica and is left alone; one older than EXECUTION_STALE_AFTER is marked."""
+    from jobs.proposals import STOPPED_NOTE, MessageRef, recover_and_update
+    from jobs.remediation import EXECUTION_STALE_AFTER
+    from memory.models import RemediationProposal
+
+    class Sink:
+        def __init__(self) -> None:
+            self.updated: list[tuple[str, str, str]] = []
+
+        async def post_proposal(self, proposal: RemediationProposal) -> MessageRef | None:
+            return None
+
+        async def update_proposal(self, proposal: RemediationProposal, *, note: str = "") -> None:
+            self.updated.append((proposal.id, str(proposal.status), note))
+
+    action = CountingAction()
+
+    def crash(stage: str) -> None:
+        if stage == "executing":
+            raise Crash
+
+    svc = _service(repos, _policy(1), action, crash_hook=crash)
+    p = await _propose(svc, workspace)
+    assert await repos.proposals.set_message(
+        workspace_id=workspace, proposal_id=p.id, channel_id="C1", message_ts="1.000001"
+    )
+    with pytest.raises(Crash):
+        await svc.decide(workspace_id=workspace, proposal_id=p.id, actor="UA", approve=True)
+
+    now = datetime.now(UTC)
+    sink = Sink()
+    live = _service(repos, _policy(1), action, clock=lambda: now)
+    # (the sweep covers every workspace: other runs' leftovers in a shared database may
+    # be swept too, so only this workspace's proposals are asserted on)
+    swept_now = await recover_and_update(service=live, sink=sink)
+    assert [m.id for m in swept_now if m.workspace_id == workspace] == []
+    young = await repos.proposals.get(workspace_id=workspace, proposal_id=p.id)
+    assert young is not None and young.status == ProposalStatus.EXECUTING
+
+    later = now + EXECUTION_STALE_AFTER + timedelta(minutes=1)
+    swept = _service(repos, _policy(1), action, clock=lambda: later)
+    marked = await recover_and_update(service=swept, sink=sink)
+    mine = [m for m in marked if m.workspace_id == workspace]
+    assert [m.id for m in mine] == [p.id] and mine[0].status == ProposalStatus.FAILED
+    assert (p.id, str(ProposalStatus.FAILED), STOPPED_NOTE) in sink.updated
+    assert action.executions == 0
+    assert ("recovered", False) in await _kinds(repos, workspace)
+
+
 async def test_prompt_injection_needs_approvals(repos: Repositories, workspace: str) -> None:
     action = CountingAction()
     svc = _service(repos, _policy(2), action)
