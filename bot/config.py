@@ -12,11 +12,12 @@ whose message is one line per bad variable, naming it and what is expected.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from agents.config import AgentConfig, LLMConfig
 from jobs.config import IncidentConfig, JobsConfig
@@ -216,6 +217,10 @@ def load_settings(**overrides: Any) -> Settings:
     """
     try:
         return Settings(**overrides)
+    except SettingsError as exc:  # a complex value (JSON) that does not parse
+        field = re.search(r'field "([^"]+)"', str(exc))
+        where = env_name((field.group(1),)) if field else "a setting"
+        raise ConfigError(f"{where}: not valid JSON ({exc})") from None
     except ValidationError as exc:
         lines = []
         for err in exc.errors():

@@ -69,6 +69,11 @@ def test_dotenv_file_is_read(tmp_path: Path):
             "-1",
             "SRE_COPILOT_PROMETHEUS__TIMEOUT_S: Input should be greater than 0",
         ),
+        (
+            "SRE_COPILOT_REMEDIATION_WEBHOOKS",
+            '{"cleanup": {"url": ',
+            "SRE_COPILOT_REMEDIATION_WEBHOOKS: not valid JSON",
+        ),
     ],
 )
 def test_malformed_value_names_the_variable(
