@@ -25,7 +25,7 @@ from agents.sources import (
 )
 from bot.chat import ChatService
 from bot.config import Settings
-from jobs.policy import load_policy
+from jobs.policy import load_policy, validate
 from jobs.remediation import RemediationService
 from memory.config import VectorStoreConfig
 from memory.db import Database
@@ -33,7 +33,7 @@ from memory.errors import ConfigError, SchemaMismatch
 from memory.repositories import Repositories
 from memory.vectorstore import ChromaVectorStore, MiniLMEmbedder
 from tools.actions.base import ActionCatalogue
-from tools.actions.catalogue import build_catalogue
+from tools.actions.catalogue import ACTION_SAFETY, build_catalogue
 from tools.alertmanager import AlertmanagerIntegration
 from tools.base import Health, HealthState, Integration, ToolRegistry
 from tools.config import RemediationWebhookConfig
@@ -208,7 +208,8 @@ class Container:
         self.sources = sources or live_sources(settings, self.registry, self.repos)
         self.runbooks: RunbookStore | None = None
         self.catalogue = build_action_catalogue(self.registry, settings.remediation_webhooks)
-        self.policy = load_policy(settings.remediation_policy)
+        # refused at start: level 3 (autonomous) for an action not marked safe
+        self.policy = validate(load_policy(settings.remediation_policy), ACTION_SAFETY)
         self.remediation = RemediationService(self.repos, self.catalogue, self.policy)
         self.agent = InvestigationAgent(
             sources=self.sources,

@@ -26,6 +26,7 @@ checked by :func:`validate` against the action catalogue).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from fnmatch import fnmatchcase
@@ -245,15 +246,17 @@ def load_policy(path: Path | str | None = None) -> Policy:
     return policy
 
 
-def validate(policy: Policy, catalogue: ActionCatalogue) -> Policy:
-    """Refuse level 3 (autonomous) for any action not marked safe in the catalogue.
+def validate(policy: Policy, catalogue: ActionCatalogue | Mapping[str, bool]) -> Policy:
+    """Refuse level 3 (autonomous) for any action not marked safe.
 
-    A level-3 rule must match at least one catalogued action, and every action it
-    matches must be safe.
+    A level-3 rule must match at least one known action, and every action it matches
+    must be safe. At start-up the container checks against every action the product
+    knows (``ACTION_SAFETY``), so a policy is refused whether or not the integration
+    behind the action is configured in this deployment.
 
     Args:
         policy: The loaded policy.
-        catalogue: The registered actions.
+        catalogue: The registered actions, or action name → safe.
 
     Returns:
         The same policy, for chaining.
@@ -261,13 +264,17 @@ def validate(policy: Policy, catalogue: ActionCatalogue) -> Policy:
     Raises:
         ConfigError: A level-3 rule covers an unsafe or unknown action.
     """
+    if isinstance(catalogue, ActionCatalogue):
+        safety = {n: a.safe for n in catalogue.names() if (a := catalogue.get(n)) is not None}
+    else:
+        safety = dict(catalogue)
     for i, rule in enumerate(policy.rules):
         if rule.level != 3:
             continue
         where = f"policy file {policy.source}"
         if rule._line is not None:
             where += f" line {rule._line}"
-        matched = [n for n in catalogue.names() if fnmatchcase(n, rule.action)]
+        matched = [n for n in safety if fnmatchcase(n, rule.action)]
         if not matched:
             raise ConfigError(
                 f"{where} field rules[{i}].level: level 3 (autonomous) for {rule.action!r} "
@@ -275,8 +282,7 @@ def validate(policy: Policy, catalogue: ActionCatalogue) -> Policy:
                 "use level 0-2 or name a safe action"
             )
         for name in matched:
-            action = catalogue.get(name)
-            if action is not None and not action.safe:
+            if not safety[name]:
                 raise ConfigError(
                     f"{where} field rules[{i}].level: level 3 (autonomous) is refused for "
                     f"{name!r}, which is not marked safe; use level 0, 1 or 2"

@@ -21,21 +21,23 @@ from tools.pagerduty_client import PagerDutyClient
 
 logger = logging.getLogger(__name__)
 
-ACTION_TYPES: dict[str, type[BaseModel]] = {
-    cls.name: cls.params_model
-    for cls in (
-        SilenceCreateAction,
-        SilenceExpireAction,
-        AcknowledgeAction,
-        ResolveAction,
-        AddNoteAction,
-        ReassignAction,
-        ScaleAction,
-        RolloutRestartAction,
-        WebhookTriggerAction,
-    )
-}
+_ACTION_CLASSES = (
+    SilenceCreateAction,
+    SilenceExpireAction,
+    AcknowledgeAction,
+    ResolveAction,
+    AddNoteAction,
+    ReassignAction,
+    ScaleAction,
+    RolloutRestartAction,
+    WebhookTriggerAction,
+)
+
+ACTION_TYPES: dict[str, type[BaseModel]] = {cls.name: cls.params_model for cls in _ACTION_CLASSES}
 """Every action name the product knows → its parameters model."""
+
+ACTION_SAFETY: dict[str, bool] = {cls.name: cls.safe for cls in _ACTION_CLASSES}
+"""Every action name the product knows → whether policy may make it autonomous (level 3)."""
 
 ACTION_FACTS: dict[str, frozenset[str]] = {
     ScaleAction.name: frozenset(ScaleAction.fact_names),

@@ -148,3 +148,27 @@ def test_level_three_refused_for_unsafe_actions(tmp_path: Path) -> None:
     unknown = _write(tmp_path, "rules:\n  - action: made.up\n    level: 3\n")
     with pytest.raises(ConfigError, match="matches no catalogued action"):
         validate(load_policy(unknown), CATALOGUE)
+
+
+def test_container_refuses_an_unsafe_level_three_at_start_without_the_integration(
+    tmp_path: Path,
+) -> None:
+    """Checked against every action the product knows, not only configured ones: a
+    level-3 Kubernetes rule is refused even where Kubernetes is not configured yet."""
+    from bot.config import Settings
+    from bot.container import Container
+    from tools.actions.catalogue import ACTION_SAFETY
+
+    path = _write(tmp_path, "rules:\n  - action: kubernetes.scale\n    level: 3\n")
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        environment="test",
+        data_dir=tmp_path / "data",
+        remediation_policy=path,
+    )
+    assert settings.kubernetes.host is None
+    with pytest.raises(ConfigError, match=r"refused for 'kubernetes\.scale'"):
+        Container(settings)
+    safe = _write(tmp_path, "rules:\n  - action: alertmanager.silence_create\n    level: 3\n")
+    assert validate(load_policy(safe), ACTION_SAFETY).rules[0].level == 3
+    assert ACTION_SAFETY["alertmanager.silence_create"] and not ACTION_SAFETY["webhook.trigger"]
