@@ -8,29 +8,42 @@ posts :func:`bot.slack.blocks.proposal_message` (dry run, Approve / Reject) and 
 :func:`propose_from_runbook` handles a click on a runbook step's "Propose" button
 (``remediation.propose``): the clicker becomes the proposer (so they cannot approve
 it themselves) and the proposal message is posted in the answer's thread.
+
+:func:`post_answer_proposals` posts the proposals an answer made (Claude's
+``propose_remediation``, listed in ``Reply.proposals``) in the answer's thread, the same
+way. Each is posted at most once: it is re-read from the database first (in the
+answer's workspace), skipped when it already has a message or is no longer pending,
+and claimed in ``processedevent`` (``proposal-message:<id>``) before posting, so a
+re-rendered reply, a follow-up or another replica never posts it twice.
+
+Every message posted here disables unfurling (:data:`bot.slack.mrkdwn.NO_UNFURL`):
+a proposal's reason may be model-written text.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import blocks, messages
-from bot.slack.mrkdwn import escape
+from bot.slack.mrkdwn import NO_UNFURL, escape
 from jobs.proposals import MessageRef, post_and_remember
 from jobs.remediation import RemediationService
 from memory.errors import CopilotError
-from memory.models import RemediationProposal
+from memory.models import ProposalStatus, RemediationProposal
 from memory.repositories import Repositories
 
 logger = logging.getLogger(__name__)
 
 TokenLookup = Callable[[str], Awaitable[str | None]]
+
+MESSAGE_CLAIM = "proposal-message:{id}"
+"""``processedevent`` id claimed before an answer's proposal is posted (once, ever)."""
 
 
 class SlackProposalMessages:
@@ -72,7 +85,7 @@ class SlackProposalMessages:
         if self._thread_ts:
             kwargs["thread_ts"] = self._thread_ts
         posted = await self._client.chat_postMessage(
-            **kwargs, **await self._token(proposal.workspace_id)
+            **kwargs, **NO_UNFURL, **await self._token(proposal.workspace_id)
         )
         return MessageRef(channel=str(posted.get("channel") or self._channel), ts=str(posted["ts"]))
 
@@ -168,3 +181,70 @@ async def propose_from_runbook(
         return None
     sink = SlackProposalMessages(client, channel=channel, thread_ts=thread_ts)
     return await post_and_remember(sink=sink, repos=repos, proposal=proposal)
+
+
+async def post_answer_proposals(
+    *,
+    client: AsyncWebClient,
+    repos: Repositories,
+    workspace_id: str,
+    channel: str,
+    thread_ts: str,
+    proposal_ids: Iterable[str],
+) -> list[RemediationProposal]:
+    """Post the proposals an answer made in its thread, each at most once.
+
+    A proposal is skipped when it is not found in ``workspace_id``, already has a
+    message (``channel_id``/``message_ts``), is no longer pending, or was claimed by an
+    earlier delivery. Otherwise its message (dry run, Approve / Reject) is posted and
+    its location stored, as for a Propose click (:func:`jobs.proposals.post_and_remember`).
+    One that cannot be posted is logged and not retried; the others still are.
+
+    Args:
+        client: The Web API client (the answer's workspace token).
+        repos: Where the proposals are stored.
+        workspace_id: The answer's workspace; proposals of another one are never posted.
+        channel: The answer's channel.
+        thread_ts: The answer's thread.
+        proposal_ids: ``Reply.proposals`` ids, in order (duplicates are posted once).
+
+    Returns:
+        The proposals posted now, with their message location.
+    """
+    sink = SlackProposalMessages(client, channel=channel, thread_ts=thread_ts)
+    posted: list[RemediationProposal] = []
+    for proposal_id in dict.fromkeys(proposal_ids):
+        try:
+            proposal = await _claim_unposted(repos, workspace_id, proposal_id)
+            if proposal is None:
+                continue
+            proposal = await post_and_remember(sink=sink, repos=repos, proposal=proposal)
+        except Exception:  # boundary: one proposal that cannot be posted must not stop the rest
+            logger.exception("could not post proposal %s in %s", proposal_id, channel)
+            continue
+        if proposal.message_ts:
+            posted.append(proposal)
+    return posted
+
+
+async def _claim_unposted(
+    repos: Repositories, workspace_id: str, proposal_id: str
+) -> RemediationProposal | None:
+    """The stored proposal if it still needs its message and this caller won it."""
+    proposal = await repos.proposals.get(workspace_id=workspace_id, proposal_id=proposal_id)
+    if proposal is None:
+        logger.warning("proposal %s is not in workspace %s: not posted", proposal_id, workspace_id)
+        return None
+    if proposal.channel_id or proposal.message_ts:
+        logger.debug("proposal %s already has its message", proposal_id)
+        return None
+    if proposal.status != ProposalStatus.PENDING:
+        logger.info("proposal %s is %s: not posted", proposal_id, proposal.status)
+        return None
+    # the checks above and set_message() are not atomic: the claim makes posting once-only
+    if not await repos.processed_events.first_time(
+        workspace_id=workspace_id, event_id=MESSAGE_CLAIM.format(id=proposal_id)
+    ):
+        logger.info("proposal %s is being posted by another delivery", proposal_id)
+        return None
+    return proposal

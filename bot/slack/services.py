@@ -9,7 +9,9 @@ Work runs in two lanes (:class:`bot.slack.work.BackgroundWork` pools):
 
 * ``intake`` — quick steps, right after the ack: dedupe, the placeholder, votes,
   modals (whose ``trigger_id`` expires 3 s after the click), the App Home tab;
-* ``answers`` — ChatService, then ``chat.update`` and uploads.
+* ``answers`` — ChatService, then ``chat.update``, uploads and the answer's
+  remediation proposals (``Reply.proposals``: one message each, with Approve / Reject,
+  posted once ever; :func:`bot.slack.proposals.post_answer_proposals`).
 
 So a backlog of investigations never delays a placeholder or a modal. Listeners
 submit to ``intake``; the answering methods hand over to ``answers`` themselves.
@@ -42,6 +44,7 @@ from bot.slack import blocks, messages
 from bot.slack.incidents import IncidentOps
 from bot.slack.membership import ThreadMembership, conversation_key
 from bot.slack.mrkdwn import NO_UNFURL, escape, truncate
+from bot.slack.proposals import post_answer_proposals
 from bot.slack.work import BackgroundWork
 from jobs.remediation import RemediationService
 from memory.models import ProposalStatus, RemediationProposal
@@ -303,6 +306,7 @@ class SlackServices:
         )
         await self.deliver(
             client=client,
+            workspace_id=workspace_id,
             channel=channel,
             thread_ts=thread_ts,
             placeholder_ts=placeholder_ts,
@@ -315,6 +319,7 @@ class SlackServices:
         self,
         *,
         client: AsyncWebClient,
+        workspace_id: str,
         channel: str,
         thread_ts: str,
         placeholder_ts: str,
@@ -322,7 +327,12 @@ class SlackServices:
         question: str | None,
         asked_by: str | None = None,
     ) -> None:
-        """Replace the placeholder with the reply; the rest follows in the thread."""
+        """Replace the placeholder with the reply; the rest follows in the thread.
+
+        After the answer's own messages, each remediation proposal it made is posted
+        as its own message (Approve / Reject) in the thread, unless an earlier
+        delivery already posted it (:func:`bot.slack.proposals.post_answer_proposals`).
+        """
         rendered = blocks.render_reply(reply, question=question, asked_by=asked_by)
         first, *rest = rendered.messages
         try:
@@ -348,6 +358,15 @@ class SlackServices:
         for msg in rest:
             await client.chat_postMessage(
                 channel=channel, thread_ts=thread_ts, text=msg.text, blocks=msg.blocks, **NO_UNFURL
+            )
+        if reply.proposals:
+            await post_answer_proposals(
+                client=client,
+                repos=self.repos,
+                workspace_id=workspace_id,
+                channel=channel,
+                thread_ts=thread_ts,
+                proposal_ids=[ref.id for ref in reply.proposals],
             )
         for att in reply.attachments:
             path = Path(att.path)
