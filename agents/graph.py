@@ -57,6 +57,7 @@ class Refiner(Protocol):
         draft: Reply,
         history: Sequence[tuple[str, str]],
         budget_s: float,
+        workspace_id: str | None = None,
     ) -> Reply:
         """Return the draft reordered/narrated, or unchanged with a note on failure."""
         ...
@@ -121,6 +122,7 @@ class DetailedRefiner(Protocol):
         draft: Reply,
         history: Sequence[tuple[str, str]],
         budget_s: float,
+        workspace_id: str | None = None,
     ) -> RefinementResult:
         """Like ``refine``, with whether it worked and the tokens spent."""
         ...
@@ -382,7 +384,11 @@ class InvestigationAgent:
         budget = max(1.0, state["budget"].remaining())
         if isinstance(self.refiner, DetailedRefiner):
             outcome = await self.refiner.refine_detailed(
-                question=state["text"], draft=reply, history=history, budget_s=budget
+                question=state["text"],
+                draft=reply,
+                history=history,
+                budget_s=budget,
+                workspace_id=state["workspace_id"],
             )
             usage = outcome.usage
             current().count_llm_tokens(
@@ -397,7 +403,11 @@ class InvestigationAgent:
                 "llm_fallback": not outcome.refined,
             }
         refined = await self.refiner.refine(
-            question=state["text"], draft=reply, history=history, budget_s=budget
+            question=state["text"],
+            draft=reply,
+            history=history,
+            budget_s=budget,
+            workspace_id=state["workspace_id"],
         )
         return {"reply": refined, "llm": True}
 

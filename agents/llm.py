@@ -181,7 +181,8 @@ class RemediationAccess:
     Attributes:
         service: Stores proposals (with their dry run and audit row).
         catalogue: The actions the model may propose.
-        workspace_id: Workspace of the proposals (single-team mode).
+        workspace_id: Workspace of the proposals when the refinement names none
+            (single-team mode); a conversation's own workspace takes precedence.
         environment: Target environment the policy matches on; fixed by the
             deployment, never chosen by the model.
     """
@@ -198,6 +199,8 @@ class _Run:
 
     proposals: list[ProposalRef] = field(default_factory=list)
     in_flight: int = 0
+    workspace_id: str | None = None
+    """The conversation's workspace (Slack team): where its proposals are stored."""
 
 
 class _ProposeInput(BaseModel):
@@ -326,6 +329,7 @@ class ClaudeAnalyst:
         draft: Reply,
         history: Sequence[tuple[str, str]],
         budget_s: float,
+        workspace_id: str | None = None,
     ) -> Reply:
         """Refine ``draft`` with Claude; on any failure return it unchanged with a note.
 
@@ -334,12 +338,18 @@ class ClaudeAnalyst:
             draft: The deterministic analysis (never modified).
             history: Earlier turns of the thread as ``(role, text)``, oldest first.
             budget_s: Wall-clock budget for the whole refinement, tool calls included.
+            workspace_id: The conversation's workspace; the model's proposals are
+                stored there (default: the deployment's single workspace).
 
         Returns:
             The refined reply, or the draft with a note naming why Claude was not used.
         """
         outcome = await self.refine_detailed(
-            question=question, draft=draft, history=history, budget_s=budget_s
+            question=question,
+            draft=draft,
+            history=history,
+            budget_s=budget_s,
+            workspace_id=workspace_id,
         )
         return outcome.reply
 
@@ -350,10 +360,11 @@ class ClaudeAnalyst:
         draft: Reply,
         history: Sequence[tuple[str, str]],
         budget_s: float,
+        workspace_id: str | None = None,
     ) -> Refinement:
         """Like :meth:`refine`, also returning whether it worked, why not, and token usage."""
         usage = LLMUsage()
-        run = _Run()
+        run = _Run(workspace_id=workspace_id)
         cause: str
         if self._client is None:
             cause = "no API key configured"
@@ -544,7 +555,7 @@ class ClaudeAnalyst:
         run.in_flight += 1  # reserved before the first await: parallel calls cannot exceed it
         try:
             proposal = await access.service.propose(
-                workspace_id=access.workspace_id,
+                workspace_id=run.workspace_id or access.workspace_id,
                 action=args.action,
                 params=args.params,
                 environment=access.environment,

@@ -333,3 +333,26 @@ async def test_proposals_survive_a_fallback(
     assert [p.id for p in stored] == [p.id for p in reply.proposals]
     assert len(stored) == 1 and stored[0].status == ProposalStatus.PENDING
     assert json.dumps(reply.model_dump(mode="json"))  # serialisable for the turn store
+
+
+async def test_proposal_lands_in_the_conversations_workspace(
+    stub: AnthropicStub,
+    make_analyst: Callable[..., ClaudeAnalyst],
+    repos: Repositories,
+    workspace: str,
+) -> None:
+    """A Slack team's conversation stores its proposals in that team, so its members
+    can see and approve them; the configured single workspace is only the fallback."""
+    team = f"T{uuid.uuid4().hex[:8].upper()}"
+    await repos.workspaces.ensure(workspace_id=team)
+    stub.script(tool_use(PROPOSE_TOOL_NAME, silence_input("cart")), FINAL)
+    reply = await make_analyst().refine(
+        question="alerts are flapping on cart",
+        draft=draft(),
+        history=[],
+        budget_s=30,
+        workspace_id=team,
+    )
+    [ref] = reply.proposals
+    assert await repos.proposals.get(workspace_id=team, proposal_id=ref.id) is not None
+    assert await repos.proposals.get(workspace_id=workspace, proposal_id=ref.id) is None
