@@ -28,7 +28,7 @@ from agents.postmortem import PostmortemWriter
 from agents.reply import Reply
 from bot.slack import blocks, messages
 from bot.slack.mrkdwn import NO_UNFURL, escape
-from bot.slack.proposals import SlackProposalMessages
+from bot.slack.proposals import SlackProposalMessages, post_answer_proposals
 from jobs.incidents import IncidentService
 from jobs.postmortem import draft_postmortem
 from jobs.proposals import MessageRef
@@ -89,15 +89,24 @@ async def upload_text(
 class SlackIncidentNotifier:
     """:class:`jobs.notify.IncidentNotifier` over the Slack Web API."""
 
-    def __init__(self, client: AsyncWebClient, *, token_for: TokenLookup | None = None) -> None:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        *,
+        token_for: TokenLookup | None = None,
+        repos: Repositories | None = None,
+    ) -> None:
         """Post with ``client``.
 
         Args:
             client: The Web API client (with the bot token in single-workspace mode).
             token_for: In OAuth mode, finds each workspace's bot token.
+            repos: Where proposals live: with it, the proposals an incident's
+                investigation made are posted in its thread (with Approve / Reject).
         """
         self._client = client
         self._token_for = token_for
+        self._repos = repos
 
     @property
     def client(self) -> AsyncWebClient:
@@ -185,6 +194,16 @@ class SlackIncidentNotifier:
                 title="Full answer",
                 content=rendered.overflow,
                 token=token.get("token"),
+            )
+        if reply.proposals and thread_ts is not None and self._repos is not None:
+            await post_answer_proposals(
+                client=self._client,
+                repos=self._repos,
+                workspace_id=workspace_id,
+                channel=channel,
+                thread_ts=thread_ts,
+                proposal_ids=[p.id for p in reply.proposals],
+                token_for=self._token_for,
             )
 
 

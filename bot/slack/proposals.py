@@ -191,6 +191,7 @@ async def post_answer_proposals(
     channel: str,
     thread_ts: str,
     proposal_ids: Iterable[str],
+    token_for: TokenLookup | None = None,
 ) -> list[RemediationProposal]:
     """Post the proposals an answer made in its thread, each at most once.
 
@@ -207,11 +208,12 @@ async def post_answer_proposals(
         channel: The answer's channel.
         thread_ts: The answer's thread.
         proposal_ids: ``Reply.proposals`` ids, in order (duplicates are posted once).
+        token_for: Workspace id → bot token when ``client`` carries none (OAuth).
 
     Returns:
         The proposals posted now, with their message location.
     """
-    sink = SlackProposalMessages(client, channel=channel, thread_ts=thread_ts)
+    sink = SlackProposalMessages(client, token_for=token_for, channel=channel, thread_ts=thread_ts)
     posted: list[RemediationProposal] = []
     for proposal_id in dict.fromkeys(proposal_ids):
         try:

@@ -165,7 +165,7 @@ class SlackRuntime:
                 return bot.bot_token if bot is not None else None
 
             token_for = lookup
-        return SlackIncidentNotifier(self.client, token_for=token_for)
+        return SlackIncidentNotifier(self.client, token_for=token_for, repos=self._repos)
 
     @property
     def services(self) -> SlackServices:

@@ -405,3 +405,30 @@ async def test_decided_unknown_or_foreign_proposals_are_not_posted(
     assert button_values(post)["remediation.approve"] == pending.id
     other = await deliveries.repos.proposals.get(workspace_id="T0OTHER", proposal_id=foreign.id)
     assert other is not None and other.message_ts is None
+
+
+async def test_an_incident_threads_investigation_posts_its_proposals(
+    deliveries: Deliveries,
+) -> None:
+    """Incident threads render answers through the notifier, not SlackServices: the
+    proposals the investigation made must be posted there too, with their location."""
+    from bot.slack.incidents import SlackIncidentNotifier
+
+    proposal = await deliveries.propose()
+    thread_ts = sp.new_ts()
+    notifier = SlackIncidentNotifier(deliveries.client, repos=deliveries.repos)
+    reply = Reply(text="incident #7: most likely a bad deploy", proposals=[ref(proposal)])
+
+    await notifier.post_reply(
+        workspace_id=TEAM_ID, channel=sp.CHANNEL, thread_ts=thread_ts, reply=reply
+    )
+    await notifier.post_reply(
+        workspace_id=TEAM_ID, channel=sp.CHANNEL, thread_ts=thread_ts, reply=reply
+    )
+    [post] = proposal_posts(deliveries.stub)
+    assert button_values(post)["remediation.approve"] == proposal.id
+    assert post.params["thread_ts"] == thread_ts and post.response is not None
+    stored = await deliveries.repos.proposals.get(workspace_id=TEAM_ID, proposal_id=proposal.id)
+    assert stored is not None
+    assert (stored.channel_id, stored.message_ts) == (sp.CHANNEL, post.response["ts"])
+    assert deliveries.action.executions == 0
