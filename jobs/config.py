@@ -6,13 +6,23 @@ from pydantic import BaseModel, Field
 
 
 class JobsConfig(BaseModel):
-    """Cron schedules (crontab syntax, UTC) of the scheduled jobs."""
+    """Cron schedules (crontab syntax, UTC) of the scheduled jobs; the scheduler's metrics."""
 
     enabled: bool = Field(default=True, description="Run the scheduler inside `serve`.")
     forecast_cron: str = Field(default="*/30 * * * *", description="Capacity forecasts.")
     anomaly_cron: str = Field(default="*/5 * * * *", description="Anomaly detection.")
     digest_cron: str = Field(default="0 9 * * mon", description="Weekly insight digest.")
     timezone: str = Field(default="UTC", description="Timezone of the cron expressions.")
+    metrics_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Port where `jobs serve` exposes its /metrics (0: no metrics server).",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address the `jobs serve` metrics server binds (0.0.0.0 in a container).",
+    )
 
 
 class CorrelationRule(BaseModel):

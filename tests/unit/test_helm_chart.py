@@ -204,7 +204,7 @@ def test_scheduler_deployment_runs_jobs_serve_exactly_once(monkeypatch: pytest.M
     scheduler = find(docs, "Deployment", "rel-sre-copilot-scheduler")
     assert scheduler["spec"]["replicas"] == 1
     assert scheduler["spec"]["strategy"] == {"type": "Recreate"}  # never two during a rollout
-    assert container(scheduler)["args"] == ["jobs", "serve"]
+    assert container(scheduler)["args"][:2] == ["jobs", "serve"]
     settings = settings_from_env(pod_env(docs, scheduler), monkeypatch)
     assert settings.jobs.enabled is True
     # the selectors keep the two workloads apart (the Service only reaches web pods)
@@ -212,6 +212,33 @@ def test_scheduler_deployment_runs_jobs_serve_exactly_once(monkeypatch: pytest.M
     web_sel = web["spec"]["selector"]["matchLabels"]
     sched_labels = scheduler["spec"]["template"]["metadata"]["labels"]
     assert not web_sel.items() <= sched_labels.items()
+
+
+def option(args: list[str], name: str) -> str:
+    """The value given to ``name`` in a container's args."""
+    assert args.count(name) == 1, args
+    return args[args.index(name) + 1]
+
+
+def test_scheduler_serves_metrics_on_its_port_with_probes_there() -> None:
+    scheduler = container(find(render("default"), "Deployment", "rel-sre-copilot-scheduler"))
+    args = scheduler["args"]
+    assert parse_cli(args) == "sre-copilot jobs serve"
+    port = int(option(args, "--metrics-port"))
+    assert port > 0  # 0 would turn the metrics server (and what the probes hit) off
+    assert option(args, "--metrics-host") == "0.0.0.0"  # reachable from the kubelet
+    assert scheduler["ports"] == [{"name": "metrics", "containerPort": port, "protocol": "TCP"}]
+    assert scheduler["livenessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
+    assert scheduler["startupProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
+    moved = container(
+        find(
+            render("default", {"scheduler": {"metricsPort": 9100}}),
+            "Deployment",
+            "rel-sre-copilot-scheduler",
+        )
+    )
+    assert option(moved["args"], "--metrics-port") == "9100"
+    assert moved["ports"][0]["containerPort"] == 9100
 
 
 def test_scheduler_disabled_runs_jobs_inside_web_pods(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -430,6 +457,50 @@ def test_ingress_and_service_monitor_reach_the_web_service() -> None:
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["ops"]}
     default_kinds = {d["kind"] for d in render("default")}
     assert not default_kinds & {"Ingress", "ServiceMonitor", "PersistentVolumeClaim"}
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return selector.items() <= labels.items()
+
+
+def test_service_monitor_scrapes_the_web_and_the_scheduler_pods() -> None:
+    docs = render("full")
+    monitor = find(docs, "ServiceMonitor", "rel-sre-copilot")
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    endpoint_ports = {e["port"] for e in monitor["spec"]["endpoints"]}
+    assert {e["path"] for e in monitor["spec"]["endpoints"]} == {"/metrics"}
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    scraped = {n for n, svc in services.items() if selects(selector, svc["metadata"]["labels"])}
+    # Chroma's Service also has an `http` port: it must not be selected
+    assert scraped == {"rel-sre-copilot", "rel-sre-copilot-scheduler-metrics"}
+    for workload, service_name in (
+        ("rel-sre-copilot-web", "rel-sre-copilot"),
+        ("rel-sre-copilot-scheduler", "rel-sre-copilot-scheduler-metrics"),
+    ):
+        service = services[service_name]
+        deployment = find(docs, "Deployment", workload)
+        pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+        # the Service reaches exactly this workload's pods ...
+        for other in copilot_deployments(docs):
+            other_labels = other["spec"]["template"]["metadata"]["labels"]
+            assert selects(service["spec"]["selector"], other_labels) == (other is deployment)
+        assert selects(service["spec"]["selector"], pod_labels)
+        # ... and an endpoint of the monitor names one of its ports, a named container port
+        named = {p["name"] for p in service["spec"]["ports"]} & endpoint_ports
+        assert len(named) == 1, (service_name, named)
+        port = next(p for p in service["spec"]["ports"] if p["name"] in named)
+        assert port["targetPort"] in {p["name"] for p in container(deployment)["ports"]}
+    scheduler_metrics = services["rel-sre-copilot-scheduler-metrics"]
+    assert scheduler_metrics["spec"]["clusterIP"] == "None"  # headless: one pod, no VIP
+    assert [p["name"] for p in scheduler_metrics["spec"]["ports"]] == ["metrics"]
+    assert helm_validate.validate_document(monitor) is None
+
+
+def test_service_monitor_without_the_scheduler_deployment_scrapes_web_only() -> None:
+    docs = render("socket-mode", {"serviceMonitor": {"enabled": True}})
+    assert ("Service", "rel-sre-copilot-scheduler-metrics") not in kinds(docs)
+    monitor = find(docs, "ServiceMonitor", "rel-sre-copilot")
+    assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["http"]
 
 
 def test_chroma_server_mode_points_every_pod_at_the_server(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -43,6 +43,11 @@ app.kubernetes.io/name: {{ include "sre-copilot.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/* Label of the Services the ServiceMonitor scrapes (web, scheduler metrics; not Chroma). */}}
+{{- define "sre-copilot.metricsLabels" -}}
+sre-copilot/metrics: "true"
+{{- end }}
+
 {{- define "sre-copilot.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "sre-copilot.fullname" .) .Values.serviceAccount.name }}
