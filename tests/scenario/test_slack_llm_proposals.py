@@ -202,7 +202,11 @@ async def test_claude_proposal_is_posted_in_the_thread_and_a_person_approves_it(
         # the proposal: its own message in the same thread, Approve / Reject carry its id
         [post] = proposal_posts(slack_stub)
         assert (post.params["channel"], post.params["thread_ts"]) == (sp.CHANNEL, thread_ts)
-        [proposal] = await slack.repos.proposals.list(workspace_id=TEAM_ID)
+        for _ in range(400):  # its location is stored just after the post returns
+            [proposal] = await slack.repos.proposals.list(workspace_id=TEAM_ID)
+            if proposal.message_ts is not None:
+                break
+            await asyncio.sleep(0.025)
         assert button_values(post) == {
             "remediation.approve": proposal.id,
             "remediation.reject": proposal.id,

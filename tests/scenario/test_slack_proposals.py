@@ -7,6 +7,7 @@ the Slack Web API stub through the real ``AsyncWebClient``. The expiry loop runs
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -76,7 +77,12 @@ async def test_propose_button_posts_the_proposal_in_the_thread(
         [post] = slack.calls("chat.postMessage")
         assert post.params["thread_ts"] == thread_ts and post.params["channel"] == sp.CHANNEL
         assert post.block("remediation.actions") is not None
-        [proposal] = await slack.repos.proposals.list(workspace_id=TEAM_ID)
+        # the location is stored just after the post returns: wait for it, not for time
+        for _ in range(400):
+            [proposal] = await slack.repos.proposals.list(workspace_id=TEAM_ID)
+            if proposal.message_ts is not None:
+                break
+            await asyncio.sleep(0.025)
         assert proposal.proposed_by == CLICKER and proposal.params == {"deployment": "checkout"}
         assert post.response is not None
         assert (proposal.channel_id, proposal.message_ts) == (sp.CHANNEL, post.response["ts"])
