@@ -12,6 +12,22 @@ class JobsConfig(BaseModel):
     forecast_cron: str = Field(default="*/30 * * * *", description="Capacity forecasts.")
     anomaly_cron: str = Field(default="*/5 * * * *", description="Anomaly detection.")
     digest_cron: str = Field(default="0 9 * * mon", description="Weekly insight digest.")
+    retention_cron: str = Field(
+        default="17 3 * * *",
+        description="Retention: delete old dedupe keys and job runs (daily, at a quiet hour).",
+    )
+    processed_event_retention_days: int = Field(
+        default=7,
+        ge=1,
+        description="Days a Slack event id or webhook replay key is kept; PagerDuty event ids "
+        "and the message claims of live proposals are kept longer (docs/operations.md).",
+    )
+    job_run_retention_days: int = Field(
+        default=90,
+        ge=35,
+        description="Days a job run row is kept (each job's latest run is always kept); at "
+        "least 35, so a period that can still come due is never claimable again.",
+    )
     timezone: str = Field(default="UTC", description="Timezone of the cron expressions.")
     metrics_port: int = Field(
         default=0,

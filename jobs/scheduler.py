@@ -51,6 +51,7 @@ logger = logging.getLogger(__name__)
 FORECAST_JOB = "forecast"
 ANOMALY_JOB = "anomaly_scan"
 DIGEST_JOB = "weekly_digest"
+RETENTION_JOB = "retention"
 _LOOKBACKS = (timedelta(hours=1), timedelta(days=1), timedelta(days=8), timedelta(days=32))
 _MAX_ERROR_CHARS = 2000
 
@@ -423,6 +424,7 @@ def default_jobs(
     forecast: JobFunc,
     anomaly_scan: JobFunc,
     digest: JobFunc,
+    retention: JobFunc | None = None,
 ) -> list[JobSpec]:
     """The product's jobs with cron from ``config`` and the given job functions.
 
@@ -431,12 +433,14 @@ def default_jobs(
         forecast: Capacity forecast job (see :func:`forecast_job`).
         anomaly_scan: Anomaly scan job (see :func:`anomaly_scan_job`).
         digest: Weekly digest job (see :func:`jobs.digest.digest_job`).
+        retention: Retention job (see :func:`jobs.retention.retention_job`); not
+            registered when ``None``.
 
     Returns:
         Specs for :class:`CopilotScheduler`.
     """
     tz = ZoneInfo(config.timezone)
-    return [
+    specs = [
         JobSpec(
             name=FORECAST_JOB,
             cron=config.forecast_cron,
@@ -459,6 +463,17 @@ def default_jobs(
             description="Weekly insight digest.",
         ),
     ]
+    if retention is not None:
+        specs.append(
+            JobSpec(
+                name=RETENTION_JOB,
+                cron=config.retention_cron,
+                func=retention,
+                period_of=cron_slot_period(config.retention_cron, tz=tz),
+                description="Delete old dedupe keys and job runs (retention).",
+            )
+        )
+    return specs
 
 
 @dataclass

@@ -292,7 +292,13 @@ class JobRun(SQLModel, table=True):
 
 
 class ProcessedEvent(SQLModel, table=True):
-    """A Slack event id already handled (retries with X-Slack-Retry-Num are dropped)."""
+    """A key already handled: a Slack event id, a webhook replay key or a once-only claim.
+
+    ``received_at`` is indexed for the ``retention`` job (``jobs.retention``), which deletes
+    old rows in batches by it.
+    """
+
+    __table_args__ = (Index("ix_processedevent_received_at", "received_at"),)
 
     workspace_id: str = Field(foreign_key="workspace.id", primary_key=True, max_length=64)
     event_id: str = Field(primary_key=True, max_length=128)

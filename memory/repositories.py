@@ -10,12 +10,12 @@ database rather than by the process.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import ColumnElement, Delete, delete, func, literal, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
@@ -43,10 +43,30 @@ from memory.models import (
 )
 from memory.types import utcnow
 
+DELETE_BATCH_SIZE = 5000
+"""Rows removed per ``DELETE`` by the pruning methods: each batch is its own short transaction."""
+
 
 class _Repo:
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    async def _delete_in_batches(self, stmt: Delete, batch_size: int) -> int:
+        """Run ``stmt`` (which deletes at most ``batch_size`` rows) until a batch comes up short.
+
+        Each batch commits on its own, so a large first prune never holds one long lock.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        total = 0
+        while True:
+            async with self._db.session() as s:
+                res = await s.exec(stmt)
+                await s.commit()
+            deleted = int(getattr(res, "rowcount", 0))
+            total += deleted
+            if deleted < batch_size:
+                return total
 
 
 class WorkspaceRepository(_Repo):
@@ -821,9 +841,36 @@ class JobRunRepository(_Repo):
         async with self._db.session() as s:
             return list((await s.exec(stmt)).all())
 
+    async def prune(
+        self, *, workspace_id: str, before: datetime, batch_size: int = DELETE_BATCH_SIZE
+    ) -> int:
+        """Delete runs started before ``before``, except each job's newest run; the count.
+
+        The newest run per job stays whatever its age, because catch-up asks whether a job
+        ever ran here (:meth:`list` with ``limit=1``). Deletes in batches of ``batch_size``.
+        """
+        newest = (
+            select(func.max(JobRun.id))
+            .where(col(JobRun.workspace_id) == workspace_id)
+            .group_by(col(JobRun.job))
+        )
+        doomed = (
+            select(col(JobRun.id))
+            .where(col(JobRun.workspace_id) == workspace_id)
+            .where(col(JobRun.started_at) < before)
+            .where(col(JobRun.id).not_in(newest))
+            .limit(batch_size)
+        )
+        stmt = delete(JobRun).where(col(JobRun.id).in_(doomed))
+        return await self._delete_in_batches(stmt, batch_size)
+
 
 class ProcessedEventRepository(_Repo):
-    """Slack event ids already handled (dedupe of Slack retries, across replicas)."""
+    """Keys already handled: Slack event ids, webhook replay keys, once-only claims.
+
+    First-time checks are insert-unique across replicas; :meth:`prune` and
+    :meth:`prune_proposal_claims` are the retention job's deletes.
+    """
 
     async def first_time(self, *, workspace_id: str, event_id: str) -> bool:
         """Record ``event_id``; ``True`` only for the first caller, ever."""
@@ -835,6 +882,93 @@ class ProcessedEventRepository(_Repo):
                 await s.rollback()
                 return False
             return True
+
+    async def prune(
+        self,
+        *,
+        before: datetime,
+        keep_prefixes: Sequence[str] = (),
+        workspace_id: str | None = None,
+        batch_size: int = DELETE_BATCH_SIZE,
+    ) -> int:
+        """Delete keys received before ``before``, except those under ``keep_prefixes``.
+
+        Args:
+            before: Rows whose ``received_at`` is older than this go.
+            keep_prefixes: Keys starting with any of these are never deleted here.
+            workspace_id: Only this workspace; ``None``: every workspace (maintenance runs
+                once per deployment, while keys belong to every Slack team it serves).
+            batch_size: Rows per ``DELETE`` (each batch is its own transaction).
+
+        Returns:
+            How many rows were deleted.
+        """
+        conditions = [
+            ~col(ProcessedEvent.event_id).startswith(p, autoescape=True) for p in keep_prefixes
+        ]
+        return await self._prune(
+            before=before, conditions=conditions, workspace_id=workspace_id, batch_size=batch_size
+        )
+
+    async def prune_proposal_claims(
+        self,
+        *,
+        prefix: str,
+        before: datetime,
+        live_statuses: Collection[ProposalStatus],
+        workspace_id: str | None = None,
+        batch_size: int = DELETE_BATCH_SIZE,
+    ) -> int:
+        """Delete ``<prefix><proposal id>`` keys received before ``before`` unless still needed.
+
+        A key is kept while its proposal (same workspace) is in one of ``live_statuses``;
+        it goes once the proposal is in any other status or no longer exists.
+
+        Args:
+            prefix: Key prefix followed by the proposal id (``proposal-message:``).
+            before: Rows whose ``received_at`` is older than this may go.
+            live_statuses: Proposal statuses that keep the key.
+            workspace_id: Only this workspace; ``None``: every workspace.
+            batch_size: Rows per ``DELETE`` (each batch is its own transaction).
+
+        Returns:
+            How many rows were deleted.
+        """
+        live = (
+            select(col(RemediationProposal.id))
+            .where(col(RemediationProposal.workspace_id) == col(ProcessedEvent.workspace_id))
+            .where(literal(prefix) + col(RemediationProposal.id) == col(ProcessedEvent.event_id))
+            .where(col(RemediationProposal.status).in_([str(v) for v in live_statuses]))
+        )
+        conditions = [
+            col(ProcessedEvent.event_id).startswith(prefix, autoescape=True),
+            ~live.exists(),
+        ]
+        return await self._prune(
+            before=before, conditions=conditions, workspace_id=workspace_id, batch_size=batch_size
+        )
+
+    async def _prune(
+        self,
+        *,
+        before: datetime,
+        conditions: Sequence[ColumnElement[bool]],
+        workspace_id: str | None,
+        batch_size: int,
+    ) -> int:
+        keys = (
+            select(col(ProcessedEvent.workspace_id), col(ProcessedEvent.event_id))
+            .where(col(ProcessedEvent.received_at) < before)
+            .where(*conditions)
+        )
+        if workspace_id is not None:
+            keys = keys.where(col(ProcessedEvent.workspace_id) == workspace_id)
+        stmt = delete(ProcessedEvent).where(
+            tuple_(col(ProcessedEvent.workspace_id), col(ProcessedEvent.event_id)).in_(
+                keys.limit(batch_size)
+            )
+        )
+        return await self._delete_in_batches(stmt, batch_size)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from bot.observability import setup_logging
 from jobs.digest import DigestSink, digest_job
 from jobs.forecast_alerts import DEFAULT_FORECAST_SERIES
 from jobs.proposals import ProposalSink, TriggeredProposer
+from jobs.retention import retention_job
 from jobs.scheduler import (
     CopilotScheduler,
     JobOutcome,
@@ -53,6 +54,8 @@ def wire_jobs(
     sink: DigestSink | None = None,
 ) -> list[JobSpec]:
     """The default jobs over the container's sources (forecasts skip without Prometheus).
+
+    The ``retention`` job keeps the database from growing (``jobs.retention``).
 
     With ``triggers:`` in the remediation policy, the forecast and anomaly jobs also
     propose remediations (posted through ``sink`` when it can post proposals).
@@ -88,6 +91,9 @@ def wire_jobs(
             proposer=proposer,
         ),
         digest=digest_job(chart_dir=chart_dir, results=results, sink=sink),
+        retention=retention_job(
+            config=settings.jobs, replay_window_s=settings.incidents.replay_window_s
+        ),
     )
 
 

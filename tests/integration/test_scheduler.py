@@ -347,5 +347,5 @@ def test_cli_jobs_run_and_list(tmp_path: Path):
     unknown = _jobs_cli(tmp_path, "run", "nope")
     assert unknown.returncode == 2
     assert unknown.stderr.strip().splitlines() == [
-        "error: no job 'nope': choose one of anomaly_scan, forecast, weekly_digest"
+        "error: no job 'nope': choose one of anomaly_scan, forecast, retention, weekly_digest"
     ]
