@@ -60,6 +60,9 @@ class ChatService:
         self._capabilities = capabilities
         self._responder = responder
         self._history_limit = history_limit
+        # Workspaces are created once and never deleted, so after one ensure() per
+        # process a workspace needs no further round trip (SlackServices does the same).
+        self._known_workspaces: set[str] = set()
 
     async def handle(
         self,
@@ -86,7 +89,9 @@ class ChatService:
         text: str,
         user_id: str | None,
     ) -> Reply:
-        await self._repos.workspaces.ensure(workspace_id=workspace_id)
+        if workspace_id not in self._known_workspaces:
+            await self._repos.workspaces.ensure(workspace_id=workspace_id)
+            self._known_workspaces.add(workspace_id)
         history = await self._repos.conversations.history(
             workspace_id=workspace_id,
             conversation_key=conversation_key,

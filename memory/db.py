@@ -72,6 +72,21 @@ def _sqlite_pragmas(busy_timeout_ms: int) -> Any:
     return _set
 
 
+def _sqlite_reset(dbapi_conn: Any, record: Any, state: Any) -> None:
+    """Roll back a connection returned to the pool only if a transaction is still open.
+
+    SQLAlchemy's default reset rolls back on every check-in, even right after the
+    session has ended its transaction; with aiosqlite each rollback is a round trip
+    through the connection's thread while the in-process lock is held. SQLite says
+    whether a transaction is open (``in_transaction``), so the rollback runs exactly
+    when there is something to undo.
+    """
+    if state.terminate_only or not state.asyncio_safe:
+        return  # being discarded, or outside the event loop: SQLAlchemy closes it instead
+    if record.driver_connection.in_transaction:
+        dbapi_conn.rollback()
+
+
 class Database:
     """An async engine and session factory for one database URL.
 
@@ -90,12 +105,17 @@ class Database:
         parsed = make_url(url)
         self.backend = parsed.get_backend_name()
         self._sqlite_path: Path | None = None
-        kwargs: dict[str, Any] = {"echo": echo, "pool_pre_ping": True}
+        kwargs: dict[str, Any] = {"echo": echo}
         if self.backend == "sqlite":
+            # No pre-ping: a SQLite connection is a local file handle that cannot go stale
+            # the way a server connection does, and each ping costs a round trip through
+            # aiosqlite's thread while the in-process lock below is held.
             if parsed.database and parsed.database != ":memory:":
                 self._sqlite_path = Path(parsed.database)
             kwargs["connect_args"] = {"timeout": connect_timeout_s}
+            kwargs["pool_reset_on_return"] = None  # _sqlite_reset does it when needed
         else:
+            kwargs["pool_pre_ping"] = True  # a server may have closed an idle connection
             kwargs["pool_size"] = pool_size
             kwargs["connect_args"] = {"timeout": connect_timeout_s}
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
@@ -103,6 +123,7 @@ class Database:
             event.listen(
                 self.engine.sync_engine, "connect", _sqlite_pragmas(int(connect_timeout_s * 1000))
             )
+            event.listen(self.engine.sync_engine, "reset", _sqlite_reset)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         self._sqlite_lock = asyncio.Lock()
 

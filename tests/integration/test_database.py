@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from memory.db import Database, head_revision
@@ -68,6 +69,29 @@ async def test_locked_sqlite_file_names_the_cause(tmp_path: Path):
         repos = Repositories.build(db)
         assert await repos.workspaces.get(workspace_id="W1") is None  # nothing half-written
         await repos.workspaces.ensure(workspace_id="W1")  # and it works once the lock is gone
+
+
+async def test_sqlite_connection_returned_mid_transaction_is_rolled_back(tmp_path: Path):
+    # The pool resets SQLite connections only when a transaction is open (memory.db):
+    # a connection handed back with an uncommitted write must come back clean.
+    async with Database(f"sqlite+aiosqlite:///{tmp_path}/x.db") as db:
+        async with db.engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (x INTEGER)"))
+
+        def write_and_abandon(sync_conn: Connection) -> None:
+            raw = sync_conn.engine.raw_connection()
+            raw.cursor().execute("INSERT INTO t VALUES (1)")
+            assert raw.driver_connection is not None
+            assert raw.driver_connection.in_transaction
+            raw.close()  # back to the pool, transaction still open
+
+        async with db.engine.connect() as conn:
+            await conn.run_sync(write_and_abandon)
+        async with db.engine.begin() as conn:  # the same pooled connection, clean
+            assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 0
+            await conn.execute(text("INSERT INTO t VALUES (2)"))
+        async with db.engine.connect() as conn:
+            assert (await conn.execute(text("SELECT x FROM t"))).scalars().all() == [2]
 
 
 async def test_unreachable_postgres_names_the_url():

@@ -105,3 +105,22 @@ async def test_console_run_loop_reads_until_quit(
     text = out.getvalue()
     assert "Integrations I can use" in text
     assert "this message" not in text  # stopped at /quit
+
+
+async def test_workspace_is_created_on_first_message_and_ensured_once(
+    repos: Repositories, monkeypatch: pytest.MonkeyPatch
+):
+    ensured: list[str] = []
+    ensure = repos.workspaces.ensure
+
+    async def counting_ensure(*, workspace_id: str, name: str = "") -> object:
+        ensured.append(workspace_id)
+        return await ensure(workspace_id=workspace_id, name=name)
+
+    monkeypatch.setattr(repos.workspaces, "ensure", counting_ensure)
+    chat = ChatService(repos=repos, capabilities=caps, responder=EchoResponder())
+    for text in ("first", "second"):
+        await chat.handle(workspace_id="T-NEW", conversation_key="t", text=text)
+    assert await repos.workspaces.get(workspace_id="T-NEW") is not None
+    assert ensured == ["T-NEW"]
+    assert await repos.conversations.count(workspace_id="T-NEW", conversation_key="t") == 4
