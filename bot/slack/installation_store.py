@@ -19,7 +19,7 @@ import hmac
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -265,3 +265,14 @@ class SignedStateStore(AsyncOAuthStateStore):
             logger.info("OAuth callback with an expired state refused")
             return False
         return True
+
+
+def installation_token_lookup(repos: Repositories) -> Callable[[str], Awaitable[str | None]]:
+    """Each workspace's bot token from the OAuth installations in the database."""
+    store = DatabaseInstallationStore(repos)
+
+    async def lookup(workspace_id: str) -> str | None:
+        bot = await store.async_find_bot(enterprise_id=None, team_id=workspace_id)
+        return bot.bot_token if bot is not None else None
+
+    return lookup

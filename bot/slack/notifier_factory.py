@@ -17,8 +17,8 @@ import aiohttp
 
 from bot.config import SlackConfig
 from bot.slack.app import build_client
-from bot.slack.incidents import SlackIncidentNotifier, TokenLookup
-from bot.slack.installation_store import DatabaseInstallationStore
+from bot.slack.incidents import SlackIncidentNotifier
+from bot.slack.installation_store import installation_token_lookup
 from bot.slack.mode import SlackMode
 from memory.errors import ConfigError
 from memory.repositories import Repositories
@@ -35,17 +35,6 @@ def posting_mode(config: SlackConfig) -> SlackMode | None:
     if config.bot_token is not None:
         return SlackMode.SINGLE
     return None
-
-
-def installation_token_lookup(repos: Repositories) -> TokenLookup:
-    """Each workspace's bot token from the OAuth installations in the database."""
-    store = DatabaseInstallationStore(repos)
-
-    async def lookup(workspace_id: str) -> str | None:
-        bot = await store.async_find_bot(enterprise_id=None, team_id=workspace_id)
-        return bot.bot_token if bot is not None else None
-
-    return lookup
 
 
 @asynccontextmanager

@@ -34,7 +34,7 @@ from bot.chat import ChatService
 from bot.config import SlackConfig
 from bot.slack.app import build_app, build_client
 from bot.slack.incidents import IncidentOps, SlackIncidentNotifier
-from bot.slack.installation_store import DatabaseInstallationStore
+from bot.slack.installation_store import installation_token_lookup
 from bot.slack.mode import SlackMode, SlackSetup
 from bot.slack.proposals import SlackProposalMessages
 from bot.slack.services import SlackServices
@@ -158,13 +158,7 @@ class SlackRuntime:
         """
         token_for = None
         if self.setup.mode is not SlackMode.SINGLE:
-            store = DatabaseInstallationStore(self._repos)
-
-            async def lookup(workspace_id: str) -> str | None:
-                bot = await store.async_find_bot(enterprise_id=None, team_id=workspace_id)
-                return bot.bot_token if bot is not None else None
-
-            token_for = lookup
+            token_for = installation_token_lookup(self._repos)
         return SlackIncidentNotifier(self.client, token_for=token_for, repos=self._repos)
 
     @property

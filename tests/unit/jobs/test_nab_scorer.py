@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -23,17 +22,14 @@ from jobs.nab import (
     score_curve,
     score_file,
 )
+from tests.conftest import require
 
 NAB = Path(__file__).resolve().parents[3].parent / "shared" / "evals" / "nab"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TOLERANCE = 1e-9
 
 
 def _nab_or_skip() -> Path:
-    if not (NAB / "scoreboard.json").exists():
-        if IN_CI:
-            pytest.fail(f"CI=true and the NAB eval data is missing at {NAB}", pytrace=False)
-        pytest.skip(f"NAB eval data not found at {NAB}")
+    require((NAB / "scoreboard.json").exists(), f"the NAB eval data is missing at {NAB}")
     return NAB
 
 
